@@ -1,0 +1,324 @@
+"""Checkpoints as safetensors: tensors for weights, optimizer state and RNG state; JSON strings
+for everything else in the header metadata. Written atomically; never unpickled.
+
+Layout of one file:
+  generator.*, discriminator.*             module state dicts (unwrapped, fp32)
+  optimizer_d.state.<i>.<key>, optimizer_g.* Adam moments and step counts
+  rng.train, rng.cpu                         torch.Generator / CPU RNG states (uint8)
+  metadata: format, format_version, config (TrainConfig JSON), step, epoch, metrics, optimizers
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .config import TrainConfig, train_from_dict
+from .errors import CheckpointError, ConfigError
+from .models import Discriminator, Generator, build_models
+
+FORMAT_NAME = "infogan-checkpoint"
+FORMAT_VERSION = 1
+MAX_PARAMETERS = 500_000_000  # refuse metadata that describes an absurdly large model
+MAX_METADATA_BYTES = 1_000_000
+STEP_PATTERN = re.compile(r"step-(\d+)\.safetensors$")
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint file holds, parsed and validated."""
+
+    path: Path
+    config: TrainConfig
+    step: int
+    epoch: int
+    metrics: dict[str, Any]
+    tensors: dict[str, torch.Tensor] = field(repr=False)
+    optimizers: dict[str, Any] = field(repr=False)
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def save_checkpoint(path: str | os.PathLike, **parts: Any) -> Path:
+    """Write a checkpoint atomically; ``parts`` as for ``serialize_checkpoint``."""
+    return atomic_write_bytes(Path(path), serialize_checkpoint(**parts))
+
+
+def serialize_checkpoint(
+    *,
+    config: TrainConfig,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    step: int,
+    epoch: int,
+    optimizers: dict[str, torch.optim.Optimizer] | None = None,
+    rng: dict[str, torch.Tensor] | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> bytes:
+    """The bytes of a checkpoint file (safetensors with JSON metadata)."""
+    from safetensors.torch import save
+
+    tensors: dict[str, torch.Tensor] = {}
+    tensors.update(_prefixed("generator", generator.state_dict()))
+    tensors.update(_prefixed("discriminator", discriminator.state_dict()))
+    optimizer_meta: dict[str, Any] = {}
+    for name, optimizer in (optimizers or {}).items():
+        flat, meta = _flatten_optimizer(optimizer.state_dict())
+        tensors.update(_prefixed(name, flat))
+        optimizer_meta[name] = meta
+    for name, state in (rng or {}).items():
+        tensors[f"rng.{name}"] = state
+    tensors = {k: v.detach().to("cpu", copy=False).contiguous() for k, v in tensors.items()}
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": str(FORMAT_VERSION),
+        "config": config.to_json(),
+        "step": str(step),
+        "epoch": str(epoch),
+        "metrics": json.dumps(metrics or {}),
+        "optimizers": json.dumps(optimizer_meta),
+    }
+    return save(tensors, metadata=metadata)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write to a temporary file beside ``path``, fsync it, then rename over ``path``.
+
+    A crash or a full disk leaves the previous file intact; the temporary file is removed.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _prefixed(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {f"{prefix}.{k}": v for k, v in state.items()}
+
+
+def _flatten_optimizer(state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split an optimizer state dict into tensors and a JSON-able remainder."""
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, entry in state_dict["state"].items():
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"state.{index}.{key}"] = value
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    return tensors, {"param_groups": state_dict["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        if name.startswith(prefix + ".state."):
+            index, key = name[len(prefix) + 7 :].split(".", 1)
+            state.setdefault(int(index), {})[key] = value
+    for index, entry in meta.get("scalars", {}).items():
+        state.setdefault(int(index), {}).update(entry)
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def read_header(path: str | os.PathLike) -> tuple[dict[str, str], dict[str, tuple[list[int], str]]]:
+    """Metadata and {tensor name: (shape, dtype)} from the safetensors header, no tensor data."""
+    path = Path(path)
+    _check_file(path)
+    try:
+        with path.open("rb") as handle:
+            length_bytes = handle.read(8)
+            if len(length_bytes) < 8:
+                raise CheckpointError(f"{path} is not a checkpoint: too short to be a safetensors file")
+            length = int.from_bytes(length_bytes, "little")
+            file_size = path.stat().st_size
+            if length < 2 or length > min(file_size - 8, 100_000_000):
+                raise CheckpointError(f"{path} is not a safetensors checkpoint (bad header length)")
+            header = json.loads(handle.read(length))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path} is not a safetensors checkpoint ({type(exc).__name__})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path} is not a safetensors checkpoint (header is not an object)")
+    metadata = header.pop("__metadata__", None) or {}
+    shapes: dict[str, tuple[list[int], str]] = {}
+    data_size = path.stat().st_size - 8 - length
+    for name, info in header.items():
+        try:
+            start, end = info["data_offsets"]
+            shapes[name] = (list(info["shape"]), str(info["dtype"]))
+        except (TypeError, KeyError, ValueError):
+            raise CheckpointError(f"{path} has a malformed entry for tensor {name!r}") from None
+        if not (0 <= start <= end <= data_size):
+            raise CheckpointError(f"{path} is truncated: tensor {name!r} lies past the end of the file")
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise CheckpointError(f"{path} has malformed metadata")
+    return metadata, shapes
+
+
+def parse_metadata(path: Path, metadata: dict[str, str]) -> tuple[TrainConfig, int, int, dict[str, Any], dict[str, Any]]:
+    """Validate the format and parse config, step, epoch, metrics and optimizer metadata."""
+    if metadata.get("format") != FORMAT_NAME:
+        raise CheckpointError(f"{path} is a safetensors file but not an infogan checkpoint")
+    version = metadata.get("format_version", "")
+    if version != str(FORMAT_VERSION):
+        raise CheckpointError(
+            f"{path} has checkpoint format version {version!r}; this infogan reads version {FORMAT_VERSION}",
+            hint="upgrade infogan to read newer checkpoints",
+        )
+    if sum(len(v) for v in metadata.values()) > MAX_METADATA_BYTES:
+        raise CheckpointError(f"{path} has oversized metadata")
+    try:
+        config = train_from_dict(json.loads(metadata["config"]))
+        step = int(metadata["step"])
+        epoch = int(metadata["epoch"])
+        metrics = json.loads(metadata.get("metrics", "{}"))
+        optimizers = json.loads(metadata.get("optimizers", "{}"))
+    except ConfigError as exc:
+        raise CheckpointError(f"{path} has an invalid config: {exc.message}") from None
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path} has malformed metadata ({type(exc).__name__}: {exc})") from None
+    if step < 0 or epoch < 0:
+        raise CheckpointError(f"{path} has a negative step or epoch")
+    return config, step, epoch, metrics, optimizers
+
+
+def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> Checkpoint:
+    """Read and validate a checkpoint. Sizes are bounded before any tensor is read."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    metadata, shapes = read_header(path)
+    config, step, epoch, metrics, optimizers = parse_metadata(path, metadata)
+    _check_model_shapes(path, config, shapes)
+    try:
+        tensors = load_file(str(path), device=str(device))
+    except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
+        raise CheckpointError(f"{path} is corrupted: {_first_line(exc)}") from None
+    return Checkpoint(path, config, step, epoch, metrics, tensors, optimizers)
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    if path.is_dir():
+        last = path / "last.safetensors"
+        raise CheckpointError(f"{path} is a folder, not a checkpoint", hint=f"pass {last}" if last.exists() else None)
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _check_model_shapes(path: Path, config: TrainConfig, shapes: dict[str, tuple[list[int], str]]) -> None:
+    """Build the models on the meta device (no memory), bound their size, compare shapes."""
+    with torch.device("meta"):
+        generator, discriminator = build_models(config.latent, config.model)
+    n_params = sum(p.numel() for m in (generator, discriminator) for p in m.parameters())
+    if n_params > MAX_PARAMETERS:
+        raise CheckpointError(f"{path} describes a model with {n_params:,} parameters, more than this tool loads")
+    for prefix, module in (("generator", generator), ("discriminator", discriminator)):
+        for name, tensor in module.state_dict().items():
+            key = f"{prefix}.{name}"
+            if key not in shapes:
+                raise CheckpointError(f"{path} is missing tensor {key!r}")
+            if list(tensor.shape) != shapes[key][0]:
+                raise CheckpointError(
+                    f"{path}: tensor {key!r} has shape {shapes[key][0]}, the config needs {list(tensor.shape)}"
+                )
+
+
+def build_from_checkpoint(checkpoint: Checkpoint, device: torch.device | str = "cpu") -> tuple[Generator, Discriminator]:
+    """Models with the checkpoint's weights, on ``device``, in eval mode."""
+    generator, discriminator = build_models(checkpoint.config.latent, checkpoint.config.model)
+    load_module_state(checkpoint, "generator", generator)
+    load_module_state(checkpoint, "discriminator", discriminator)
+    return generator.to(device).eval(), discriminator.to(device).eval()
+
+
+def load_module_state(checkpoint: Checkpoint, prefix: str, module: nn.Module) -> None:
+    state = {k[len(prefix) + 1 :]: v for k, v in checkpoint.tensors.items() if k.startswith(prefix + ".")}
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{checkpoint.path}: {prefix} weights do not match ({_first_line(exc)})") from None
+
+
+def load_optimizer_state(checkpoint: Checkpoint, name: str, optimizer: torch.optim.Optimizer) -> None:
+    if name not in checkpoint.optimizers:
+        raise CheckpointError(f"{checkpoint.path} has no {name} state to resume from")
+    try:
+        optimizer.load_state_dict(_unflatten_optimizer(name, checkpoint.tensors, checkpoint.optimizers[name]))
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"{checkpoint.path}: {name} state does not match ({_first_line(exc)})") from None
+
+
+# ----------------------------------------------------------------------------- run folders
+
+
+def step_checkpoints(run_dir: Path) -> list[Path]:
+    """Step checkpoints in a run folder, oldest first."""
+    folder = run_dir / "checkpoints"
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := STEP_PATTERN.search(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def prune_checkpoints(run_dir: Path, keep: int) -> None:
+    for old in step_checkpoints(run_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+
+
+def latest_intact_checkpoint(run_dir: Path, device: torch.device | str = "cpu") -> tuple[Checkpoint | None, list[str]]:
+    """The newest checkpoint of a run that loads, trying last.safetensors first, then the step
+    checkpoints newest first. Returns it (or None) and a warning per file that did not load."""
+    warnings: list[str] = []
+    candidates = [run_dir / "last.safetensors"] + step_checkpoints(run_dir)[::-1]
+    for candidate in candidates:
+        if not candidate.exists():
+            continue
+        try:
+            return load_checkpoint(candidate, device), warnings
+        except CheckpointError as exc:
+            warnings.append(f"skipped {candidate}: {exc.message}")
+    return None, warnings

@@ -1,0 +1,1 @@
+"""The Typer command-line app: the only place that imports typer and rich."""

@@ -1,0 +1,152 @@
+"""``infogan train``: a thin layer that builds a TrainConfig and shows the trainer's events."""
+
+from __future__ import annotations
+
+import signal
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import ensure_writable_dir, stderr
+
+SIGNAL_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+def train(
+    dataset: str = typer.Option("mnist", help="mnist, fashion-mnist, idx:DIR (a folder of IDX files) or fake."),
+    data_root: Optional[Path] = typer.Option(None, help="Folder with the dataset (default: $INFOGAN_DATA_ROOT, else ~/.cache/infogan/data; downloaded if missing)."),
+    preset: str = typer.Option("default", help="Starting settings: default, paper or tutorial; flags override them."),
+    epochs: Optional[int] = typer.Option(None, min=1, help="Passes over the training set [default: 5]."),
+    max_steps: Optional[int] = typer.Option(None, min=1, help="Stop after this many steps, even mid-epoch."),
+    batch_size: Optional[int] = typer.Option(None, min=1, help="Images per step [default: 128]."),
+    noise_dim: Optional[int] = typer.Option(None, min=0, help="Dimensions of the N(0, 1) noise z [default: 62]."),
+    categorical: Optional[list[int]] = typer.Option(None, help="A categorical code with this many values; repeat for several [default: 10]."),
+    continuous: Optional[int] = typer.Option(None, min=0, help="Number of continuous codes [default: 2]."),
+    continuous_prior: Optional[str] = typer.Option(None, help="Prior of continuous codes: uniform (Unif(-1, 1)) or normal (N(0, 1))."),
+    continuous_loss: Optional[str] = typer.Option(None, help="gaussian (NLL with learned std) or mse (fixed std)."),
+    lambda_cat: Optional[float] = typer.Option(None, min=0, help="Weight of the categorical MI loss [default: 1]."),
+    lambda_cont: Optional[float] = typer.Option(None, min=0, help="Weight of the continuous MI loss [default: 0.1]."),
+    lr_d: Optional[float] = typer.Option(None, help="Adam learning rate of the discriminator [default: 2e-4]."),
+    lr_g: Optional[float] = typer.Option(None, help="Adam learning rate of the generator and Q head [default: 1e-3]."),
+    mi_updates_trunk: Optional[bool] = typer.Option(None, "--mi-updates-trunk/--no-mi-updates-trunk", help="Let the MI loss also train D's shared trunk (the paper's code does)."),
+    architecture: Optional[str] = typer.Option(None, help="paper or tutorial network shapes."),
+    width: Optional[int] = typer.Option(None, min=1, help="Channels of the first conv layer [default: 64]."),
+    seed: int = typer.Option(0, min=0, help="Random seed; recorded in the run."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
+    out: Optional[Path] = typer.Option(None, help="Run folder [default: runs/<timestamp>]."),
+    log_every: int = typer.Option(50, min=1, help="Steps between metric lines."),
+    checkpoint_every: int = typer.Option(500, min=1, help="Steps between checkpoints."),
+    keep: int = typer.Option(3, min=1, help="Step checkpoints to keep (last.safetensors is always kept)."),
+    resume: bool = typer.Option(False, help="Continue the run in --out from its newest intact checkpoint."),
+) -> None:
+    """Train an InfoGAN (MNIST by default): writes checkpoints, metrics.jsonl and sample grids."""
+    from infogan_cli.config import build_train_config
+    from infogan_cli.errors import ConfigError
+
+    if resume and out is None:
+        raise ConfigError("--resume needs --out RUN_DIR", hint="pass the folder of the run to continue")
+    out_dir = out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    config = build_train_config(
+        preset,
+        dataset=dataset,
+        data_root=str(data_root) if data_root else None,
+        epochs=epochs,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        lr_d=lr_d,
+        lr_g=lr_g,
+        lambda_cat=lambda_cat,
+        lambda_cont=lambda_cont,
+        continuous_loss=continuous_loss,
+        mi_updates_trunk=mi_updates_trunk,
+        seed=seed,
+        device=device,
+        log_every=log_every,
+        checkpoint_every=checkpoint_every,
+        keep=keep,
+        latent=dict(
+            noise_dim=noise_dim,
+            categorical=tuple(categorical) if categorical else None,
+            continuous=continuous,
+            continuous_prior=continuous_prior,
+        ),
+        model=dict(architecture=architecture, width=width),
+    )
+    ensure_writable_dir(out_dir)
+    code = run_training(config, out_dir, resume)
+    raise typer.Exit(code)
+
+
+def run_training(config, out_dir: Path, resume: bool) -> int:
+    """Drive the trainer, showing its events; returns the exit code."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from infogan_cli.trainer import CheckpointSaved, EpochFinished, StepLogged, TrainFinished, TrainStarted, train
+
+    received: list[int] = []
+
+    def on_signal(signum, _frame) -> None:
+        if received:  # a second signal: stop now
+            raise KeyboardInterrupt
+        received.append(signum)
+
+    previous = {s: signal.signal(s, on_signal) for s in SIGNAL_EXIT_CODES}
+    progress = Progress(
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("epoch {task.fields[epoch]}"),
+        TextColumn("{task.fields[losses]}"),
+        TextColumn("{task.fields[speed]}"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=False,
+    )
+    task = None
+    try:
+        with progress:
+            for event in train(config, out_dir, resume=resume, should_stop=lambda: bool(received)):
+                if isinstance(event, TrainStarted):
+                    for warning in event.warnings:
+                        stderr.print(f"[yellow]warning:[/] {warning}")
+                    cfg = event.config
+                    stderr.print(
+                        f"run {event.out_dir} | {cfg.dataset}: {event.n_images} images | device {event.device} | "
+                        f"seed {event.seed} | batch {cfg.batch_size} | {event.steps_per_epoch} steps/epoch"
+                        + (f" | resuming at step {event.start_step}" if event.start_step else "")
+                    )
+                    task = progress.add_task("train", total=event.total_steps, completed=event.start_step, epoch="-", losses="", speed="")
+                elif isinstance(event, StepLogged):
+                    m = event.metrics
+                    mi = " ".join(f"{k}={v:.2f}" for k, v in m["mi"].items() if v is not None)
+                    progress.update(
+                        task,
+                        completed=event.step,
+                        epoch=f"{m['epoch']:.2f}",
+                        losses=f"D {m['loss_d']:.3f} G {m['loss_g']:.3f} MI {m['loss_mi']:.3f} [dim]({mi} nats)[/]",
+                        speed=f"{m['images_per_s']:.0f} img/s",
+                    )
+                elif isinstance(event, EpochFinished):
+                    progress.console.print(f"epoch {event.epoch} done (step {event.step}): samples in {event.sample_path}")
+                elif isinstance(event, CheckpointSaved):
+                    progress.update(task, completed=event.step)
+                elif isinstance(event, TrainFinished):
+                    if event.interrupted:
+                        signum = received[0]
+                        progress.console.print(
+                            f"interrupted at step {event.step}; checkpoint {event.checkpoint}\n"
+                            f"resume with: infogan train --out {out_dir} --resume"
+                        )
+                        return SIGNAL_EXIT_CODES[signal.Signals(signum)]
+                    progress.console.print(
+                        f"done: {event.step} steps in {event.seconds / 60:.1f} min; checkpoint {event.checkpoint}"
+                    )
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 0

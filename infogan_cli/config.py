@@ -1,0 +1,246 @@
+"""Frozen configuration dataclasses, their validation and their JSON form.
+
+A checkpoint stores ``LatentSpec`` and ``ModelConfig`` as JSON; loading parses them strictly
+and bounds every size before a model is built, so a crafted file cannot make us allocate a
+huge network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+
+CONTINUOUS_PRIORS = ("uniform", "normal")
+CONTINUOUS_LOSSES = ("gaussian", "mse")
+ARCHITECTURES = ("paper", "tutorial")
+IMAGE_SIZES = (28, 32, 64)
+
+# Upper bounds for anything read from a file or the command line.
+MAX_NOISE_DIM = 4096
+MAX_CODES = 64
+MAX_CARDINALITY = 1024
+MAX_WIDTH = 4096
+
+
+@dataclass(frozen=True)
+class LatentSpec:
+    """The generator's input: noise z plus control codes c1..cN (categorical first)."""
+
+    noise_dim: int = 62
+    categorical: tuple[int, ...] = (10,)
+    continuous: int = 2
+    continuous_prior: str = "uniform"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "categorical", tuple(int(k) for k in self.categorical))
+        _check_int("noise_dim", self.noise_dim, 0, MAX_NOISE_DIM)
+        _check_int("continuous", self.continuous, 0, MAX_CODES)
+        if len(self.categorical) > MAX_CODES:
+            raise ConfigError(f"at most {MAX_CODES} categorical codes, got {len(self.categorical)}")
+        for cardinality in self.categorical:
+            _check_int("categorical cardinality", cardinality, 2, MAX_CARDINALITY)
+        if self.continuous_prior not in CONTINUOUS_PRIORS:
+            raise ConfigError(
+                f"unknown continuous prior {self.continuous_prior!r}",
+                hint=f"use one of: {', '.join(CONTINUOUS_PRIORS)}",
+            )
+        if self.noise_dim + self.code_dim == 0:
+            raise ConfigError("the latent space is empty", hint="set --noise-dim or add a code")
+
+    @property
+    def code_names(self) -> list[str]:
+        """c1..cN: categorical codes first, then continuous ones, as in the paper."""
+        return [f"c{i + 1}" for i in range(len(self.categorical) + self.continuous)]
+
+    @property
+    def categorical_names(self) -> list[str]:
+        return self.code_names[: len(self.categorical)]
+
+    @property
+    def continuous_names(self) -> list[str]:
+        return self.code_names[len(self.categorical) :]
+
+    @property
+    def code_dim(self) -> int:
+        return sum(self.categorical) + self.continuous
+
+    @property
+    def input_dim(self) -> int:
+        return self.noise_dim + self.code_dim
+
+    def continuous_entropy(self) -> float:
+        """Differential entropy (nats) of one continuous code's prior: the ceiling of its MI."""
+        if self.continuous_prior == "uniform":
+            return math.log(2.0)  # Unif(-1, 1)
+        return 0.5 * math.log(2 * math.pi * math.e)  # N(0, 1)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Network shapes. ``width`` scales every layer so tests can use tiny models."""
+
+    architecture: str = "paper"
+    image_size: int = 28
+    channels: int = 1
+    width: int = 64  # channels of the first conv layer; later layers are multiples
+    hidden: int = 1024  # fully connected width of G's first layer and D's trunk (paper)
+    q_hidden: int = 128  # the Q head's hidden layer (paper: FC128)
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ConfigError(
+                f"unknown architecture {self.architecture!r}",
+                hint=f"use one of: {', '.join(ARCHITECTURES)}",
+            )
+        if self.image_size not in IMAGE_SIZES:
+            raise ConfigError(
+                f"image size {self.image_size} is not supported",
+                hint=f"use one of: {', '.join(map(str, IMAGE_SIZES))}",
+            )
+        if self.channels not in (1, 3):
+            raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
+        _check_int("width", self.width, 1, MAX_WIDTH)
+        _check_int("hidden", self.hidden, 1, MAX_WIDTH)
+        _check_int("q_hidden", self.q_hidden, 1, MAX_WIDTH)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides how a run trains. The run folder keeps it as JSON."""
+
+    latent: LatentSpec = field(default_factory=LatentSpec)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    dataset: str = "mnist"
+    data_root: str | None = None
+    epochs: int = 5
+    max_steps: int | None = None
+    batch_size: int = 128
+    lr_d: float = 2e-4
+    lr_g: float = 1e-3  # generator and Q head
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lambda_cat: float = 1.0
+    lambda_cont: float = 0.1
+    continuous_loss: str = "gaussian"
+    mi_updates_trunk: bool = True
+    seed: int = 0
+    device: str = "auto"
+    log_every: int = 50
+    checkpoint_every: int = 500
+    keep: int = 3
+
+    def __post_init__(self) -> None:
+        _check_int("epochs", self.epochs, 1, 1_000_000)
+        if self.max_steps is not None:
+            _check_int("max_steps", self.max_steps, 1, 10**9)
+        _check_int("batch_size", self.batch_size, 1, 65536)
+        for name in ("lr_d", "lr_g"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0 < value < 1):
+                raise ConfigError(f"{name.replace('_', '-')} must be in (0, 1), got {value}")
+        for name in ("beta1", "beta2"):
+            value = getattr(self, name)
+            if not (0 <= value < 1):
+                raise ConfigError(f"{name} must be in [0, 1), got {value}")
+        for name in ("lambda_cat", "lambda_cont"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{name.replace('_', '-')} must be >= 0, got {value}")
+        if self.continuous_loss not in CONTINUOUS_LOSSES:
+            raise ConfigError(
+                f"unknown continuous loss {self.continuous_loss!r}",
+                hint=f"use one of: {', '.join(CONTINUOUS_LOSSES)}",
+            )
+        _check_int("seed", self.seed, 0, 2**63 - 1)
+        _check_int("log_every", self.log_every, 1, 10**9)
+        _check_int("checkpoint_every", self.checkpoint_every, 1, 10**9)
+        _check_int("keep", self.keep, 1, 10**6)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+
+
+def _from_fields(cls: type, data: Any, what: str) -> Any:
+    """Build a dataclass from a dict, refusing unknown keys and wrong types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} must be a JSON object")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"{what} has unknown keys: {', '.join(sorted(unknown))}")
+    return cls(**data)
+
+
+def latent_from_dict(data: Any) -> LatentSpec:
+    if isinstance(data, dict) and "categorical" in data:
+        if not isinstance(data["categorical"], (list, tuple)):
+            raise ConfigError("latent.categorical must be a list of cardinalities")
+        data = {**data, "categorical": tuple(data["categorical"])}
+    return _from_fields(LatentSpec, data, "latent spec")
+
+
+def model_from_dict(data: Any) -> ModelConfig:
+    return _from_fields(ModelConfig, data, "model config")
+
+
+def train_from_dict(data: Any) -> TrainConfig:
+    if not isinstance(data, dict):
+        raise ConfigError("train config must be a JSON object")
+    rest = {k: v for k, v in data.items() if k not in ("latent", "model")}
+    return _from_fields(
+        TrainConfig,
+        {
+            **rest,
+            "latent": latent_from_dict(data.get("latent", {})),
+            "model": model_from_dict(data.get("model", {})),
+        },
+        "train config",
+    )
+
+
+# Named starting points. Flags given on the command line override them.
+PRESETS: dict[str, dict[str, Any]] = {
+    # Our defaults (tuned in benchmarks/quality.py; see docs/results.md).
+    "default": {},
+    # The InfoGAN paper's MNIST setup (appendix C.1 and the authors' code).
+    "paper": {"model": {"architecture": "paper"}, "lr_d": 2e-4, "lr_g": 1e-3, "batch_size": 128},
+    # The Keras tutorial in shared/seed: one 10-way code, no continuous codes, Adam 2e-4 for both.
+    "tutorial": {
+        "model": {"architecture": "tutorial"},
+        "latent": {"continuous": 0},
+        "lr_d": 2e-4,
+        "lr_g": 2e-4,
+        "batch_size": 64,
+        "mi_updates_trunk": False,
+    },
+}
+
+
+def build_train_config(preset: str = "default", **overrides: Any) -> TrainConfig:
+    """A TrainConfig from a preset plus overrides; ``latent`` and ``model`` overrides are dicts
+    merged key by key. ``None`` values mean "not given" and are skipped."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}", hint=f"use one of: {', '.join(PRESETS)}")
+    base = PRESETS[preset]
+    merged: dict[str, Any] = {k: v for k, v in base.items() if k not in ("latent", "model")}
+    latent = dict(base.get("latent", {}))
+    model = dict(base.get("model", {}))
+    latent.update({k: v for k, v in (overrides.pop("latent", None) or {}).items() if v is not None})
+    model.update({k: v for k, v in (overrides.pop("model", None) or {}).items() if v is not None})
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    return train_from_dict({**merged, "latent": latent, "model": model})

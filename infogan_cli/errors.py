@@ -1,0 +1,28 @@
+"""Domain errors: one clear message and a hint, shown by the CLI as one line."""
+
+from __future__ import annotations
+
+
+class InfoganError(Exception):
+    """An error the user can fix. ``hint`` says how."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class ConfigError(InfoganError):
+    """A configuration value is out of range or inconsistent."""
+
+
+class DataError(InfoganError):
+    """A dataset is missing, unreadable or malformed."""
+
+
+class CheckpointError(InfoganError):
+    """A checkpoint is missing, corrupted or from an unknown format."""
+
+
+class TrainingDiverged(InfoganError):
+    """A loss became NaN or infinite."""

@@ -1,0 +1,73 @@
+"""Adversarial and mutual-information losses: pure functions of tensors."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .config import LatentSpec
+from .latent import LatentBatch
+from .models import QOutput
+
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+# Bound the learned log-std: a collapsing std would make the NLL (and its gradients) explode.
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+
+def adversarial_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    """Binary cross-entropy on logits against an all-real or all-fake target."""
+    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+    return F.binary_cross_entropy_with_logits(logits, target)
+
+
+def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """Elementwise -log N(x; mean, exp(log_std)^2)."""
+    log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+    return HALF_LOG_2PI + log_std + 0.5 * ((x - mean) * torch.exp(-log_std)) ** 2
+
+
+def categorical_code_losses(q: QOutput, latent: LatentBatch) -> list[torch.Tensor]:
+    """Cross-entropy of each categorical code: an upper bound on H(c_i | G(z, c))."""
+    return [F.cross_entropy(logits, codes) for logits, codes in zip(q.categorical_logits, latent.categorical)]
+
+
+def continuous_code_losses(q: QOutput, latent: LatentBatch, kind: str) -> list[torch.Tensor]:
+    """Per continuous code: Gaussian NLL with the learned std, or MSE ("fixed std")."""
+    if latent.continuous.shape[1] == 0:
+        return []
+    if kind == "gaussian":
+        per_element = gaussian_nll(latent.continuous, q.continuous_mean, q.continuous_log_std)
+    else:
+        per_element = (latent.continuous - q.continuous_mean) ** 2
+    return list(per_element.mean(dim=0).unbind())
+
+
+def mutual_information_loss(
+    q: QOutput,
+    latent: LatentBatch,
+    lambda_cat: float,
+    lambda_cont: float,
+    continuous_kind: str,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """lambda_cat * sum CE + lambda_cont * sum NLL; also the per-code terms (c1..cN order)."""
+    per_code = categorical_code_losses(q, latent) + continuous_code_losses(q, latent, continuous_kind)
+    n_cat = len(latent.categorical)
+    total = latent.noise.new_zeros(())
+    for i, term in enumerate(per_code):
+        total = total + (lambda_cat if i < n_cat else lambda_cont) * term
+    return total, per_code
+
+
+def mutual_information_estimates(spec: LatentSpec, per_code: list[float], continuous_kind: str) -> list[float | None]:
+    """Variational lower bound H(c) - E[-log Q(c|x)] per code, in nats (None where the loss is MSE)."""
+    estimates: list[float | None] = []
+    for i, loss in enumerate(per_code):
+        if i < len(spec.categorical):
+            estimates.append(math.log(spec.categorical[i]) - loss)
+        elif continuous_kind == "gaussian":
+            estimates.append(spec.continuous_entropy() - loss)
+        else:
+            estimates.append(None)
+    return estimates

@@ -1,0 +1,168 @@
+"""Generator and Discriminator (a shared trunk with a D head and a Q head).
+
+Two architectures, both scaled by ``ModelConfig.width`` and adding one up/down-sampling stage
+per doubling of the image size (DCGAN-style):
+
+- ``paper``: the InfoGAN appendix for MNIST. G: FC1024-FC(7x7x2w)-upconv w-upconv C;
+  D trunk: conv w-conv 2w-FC1024 (leaky ReLU 0.1, batch norm); Q: FC128 on the trunk features.
+- ``tutorial``: the Keras tutorial in ``shared/seed``. G: FC(7x7x8w)-conv 2w-upconv w-upconv C;
+  D trunk: conv w-conv 2w-conv 4w, flattened; Q: FC128.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .config import LatentSpec, ModelConfig
+
+
+def sampling_stages(image_size: int) -> int:
+    """Up/down-sampling stages: 2 for 28 and 32 px (7x7 or 8x8 base), one more per doubling."""
+    return 2 if image_size <= 32 else 2 + int(math.log2(image_size // 32))
+
+
+def base_size(image_size: int) -> int:
+    return image_size // 2 ** sampling_stages(image_size)
+
+
+@dataclass
+class QOutput:
+    """The Q head's prediction of the codes from an image."""
+
+    categorical_logits: list[torch.Tensor]  # each (B, K_i)
+    continuous_mean: torch.Tensor  # (B, n_continuous)
+    continuous_log_std: torch.Tensor  # (B, n_continuous)
+
+
+class Generator(nn.Module):
+    def __init__(self, latent: LatentSpec, config: ModelConfig) -> None:
+        super().__init__()
+        self.latent = latent
+        self.config = config
+        stages = sampling_stages(config.image_size)
+        self.base = base_size(config.image_size)
+        w = config.width
+        if config.architecture == "paper":
+            self.base_channels = w * 2 ** (stages - 1)
+            self.fc = nn.Sequential(
+                nn.Linear(latent.input_dim, config.hidden, bias=False),
+                nn.BatchNorm1d(config.hidden),
+                nn.ReLU(inplace=True),
+                nn.Linear(config.hidden, self.base_channels * self.base**2, bias=False),
+                nn.BatchNorm1d(self.base_channels * self.base**2),
+                nn.ReLU(inplace=True),
+            )
+            convs: list[nn.Module] = []
+            channels = self.base_channels
+        else:
+            # Keras order in the tutorial: activation, then batch norm.
+            self.base_channels = w * 8
+            self.fc = nn.Sequential(
+                nn.Linear(latent.input_dim, self.base_channels * self.base**2),
+                nn.ReLU(inplace=True),
+                nn.BatchNorm1d(self.base_channels * self.base**2),
+            )
+            channels = w * 2 ** (stages - 1)
+            convs = [
+                nn.Conv2d(self.base_channels, channels, 4, padding="same"),
+                nn.ReLU(inplace=True),
+                nn.BatchNorm2d(channels),
+            ]
+        for _ in range(stages - 1):
+            convs += [
+                nn.ConvTranspose2d(channels, channels // 2, 4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(channels // 2),
+                nn.ReLU(inplace=True),
+            ]
+            channels //= 2
+        convs += [nn.ConvTranspose2d(channels, config.channels, 4, stride=2, padding=1), nn.Tanh()]
+        self.convs = nn.Sequential(*convs)
+        init_weights(self)
+
+    def forward(self, latent_input: torch.Tensor) -> torch.Tensor:
+        x = self.fc(latent_input)  # (B, C0 * base * base)
+        x = x.view(-1, self.base_channels, self.base, self.base)  # (B, C0, 7, 7) for MNIST
+        return self.convs(x)  # (B, channels, image_size, image_size) in [-1, 1]
+
+
+class Discriminator(nn.Module):
+    """Shared trunk -> D head (one real/fake logit) and Q head (code predictions)."""
+
+    def __init__(self, latent: LatentSpec, config: ModelConfig) -> None:
+        super().__init__()
+        self.latent = latent
+        self.config = config
+        stages = sampling_stages(config.image_size)
+        base = base_size(config.image_size)
+        w = config.width
+        act = lambda: nn.LeakyReLU(0.1, inplace=True)  # noqa: E731
+        layers: list[nn.Module] = [nn.Conv2d(config.channels, w, 4, stride=2, padding=1), act()]
+        channels = w
+        for _ in range(stages - 1):
+            layers += [
+                nn.Conv2d(channels, channels * 2, 4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(channels * 2),
+                act(),
+            ]
+            channels *= 2
+        if config.architecture == "paper":
+            layers += [
+                nn.Flatten(),
+                nn.Linear(channels * base**2, config.hidden, bias=False),
+                nn.BatchNorm1d(config.hidden),
+                act(),
+            ]
+            self.feature_dim = config.hidden
+        else:
+            layers += [nn.Conv2d(channels, channels * 2, 4, padding="same"), act()]
+            layers += [nn.BatchNorm2d(channels * 2), nn.Flatten()]
+            self.feature_dim = channels * 2 * base**2
+        self.trunk = nn.Sequential(*layers)
+        self.d_head = nn.Linear(self.feature_dim, 1)
+        n_outputs = sum(latent.categorical) + 2 * latent.continuous
+        self.q_head = nn.Sequential(
+            nn.Linear(self.feature_dim, config.q_hidden, bias=False),
+            nn.BatchNorm1d(config.q_hidden),
+            act(),
+            nn.Linear(config.q_hidden, max(n_outputs, 1)),
+        )
+        init_weights(self)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        return self.trunk(images)  # (B, feature_dim)
+
+    def discriminate(self, features: torch.Tensor) -> torch.Tensor:
+        return self.d_head(features).squeeze(1)  # (B,) real/fake logits
+
+    def predict_codes(self, features: torch.Tensor) -> QOutput:
+        out = self.q_head(features)  # (B, sum(K) + 2 * n_continuous)
+        start = sum(self.latent.categorical)
+        logits = list(torch.split(out[:, :start], list(self.latent.categorical), dim=1))
+        n = self.latent.continuous
+        mean = out[:, start : start + n]
+        log_std = out[:, start + n : start + 2 * n]
+        return QOutput(logits, mean, log_std)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, QOutput]:
+        features = self.features(images)
+        return self.discriminate(features), self.predict_codes(features)
+
+
+def init_weights(module: nn.Module) -> None:
+    """DCGAN / InfoGAN initialisation: weights ~ N(0, 0.02), batch-norm scales ~ N(1, 0.02)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def build_models(latent: LatentSpec, config: ModelConfig) -> tuple[Generator, Discriminator]:
+    return Generator(latent, config), Discriminator(latent, config)

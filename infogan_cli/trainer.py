@@ -1,0 +1,348 @@
+"""The InfoGAN training step and loop. ``train()`` yields events; it never prints.
+
+One step:
+  fake = G(z, c)                                   one generator forward, reused twice
+  D step:   BCE(D(real), 1) + BCE(D(fake.detach()), 0) [+ MI loss, if it updates the trunk]
+  G+Q step: BCE(D(fake), 1) + lambda_cat * CE + lambda_cont * NLL  -> generator and Q head
+The D optimizer owns the shared trunk and the D head; the G optimizer owns G and the Q head.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoint import (
+    atomic_write_bytes,
+    latest_intact_checkpoint,
+    load_module_state,
+    load_optimizer_state,
+    prune_checkpoints,
+    serialize_checkpoint,
+)
+from .config import TrainConfig
+from .data import ImageDataset, load_dataset, to_unit_range
+from .errors import CheckpointError, DataError, TrainingDiverged
+from .latent import fixed_noise_grid, generator_input, sample_latent
+from .losses import adversarial_loss, mutual_information_estimates, mutual_information_loss
+from .models import Discriminator, Generator, build_models
+from .render import save_grid
+from .runtime import configure_backends, make_generator, resolve_device
+
+SAMPLE_ROWS = 10
+METRIC_NAMES = ("loss_d", "loss_g", "loss_mi")
+
+
+# ----------------------------------------------------------------------------- events
+
+
+@dataclass
+class TrainStarted:
+    out_dir: Path
+    device: str
+    seed: int
+    n_images: int
+    steps_per_epoch: int
+    total_steps: int
+    start_step: int
+    config: TrainConfig
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StepLogged:
+    step: int
+    epoch: int
+    metrics: dict[str, Any]
+
+
+@dataclass
+class EpochFinished:
+    epoch: int
+    step: int
+    sample_path: Path
+
+
+@dataclass
+class CheckpointSaved:
+    step: int
+    path: Path
+
+
+@dataclass
+class TrainFinished:
+    step: int
+    epoch: int
+    seconds: float
+    checkpoint: Path
+    interrupted: bool = False
+
+
+Event = TrainStarted | StepLogged | EpochFinished | CheckpointSaved | TrainFinished
+
+
+# ----------------------------------------------------------------------------- trainer
+
+
+class Trainer:
+    """Holds models, optimizers, data and RNG of one run; ``run()`` drives it."""
+
+    def __init__(self, config: TrainConfig, out_dir: Path, data: ImageDataset, device: torch.device) -> None:
+        self.config = config
+        self.out_dir = out_dir
+        self.device = device
+        self.data = data.to(device)
+        self.generator, self.discriminator = (m.to(device) for m in build_models(config.latent, config.model))
+        adam = dict(betas=(config.beta1, config.beta2), foreach=True)
+        self.optimizer_d = torch.optim.Adam(
+            [*self.discriminator.trunk.parameters(), *self.discriminator.d_head.parameters()], lr=config.lr_d, **adam
+        )
+        self.optimizer_g = torch.optim.Adam(
+            [*self.generator.parameters(), *self.discriminator.q_head.parameters()], lr=config.lr_g, **adam
+        )
+        self.rng = make_generator(config.seed, device)
+        self.steps_per_epoch = max(1, len(self.data) // config.batch_size)
+        total = config.epochs * self.steps_per_epoch
+        self.total_steps = min(total, config.max_steps) if config.max_steps else total
+        self.step = 0
+        # Per-step losses stay on the device until a log or checkpoint reads them (no per-step sync).
+        self._pending: list[tuple[int, torch.Tensor]] = []
+        self._interval_start = time.perf_counter()
+        self._interval_images = 0
+
+    # --- state
+
+    def state_parts(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        return dict(
+            config=self.config,
+            generator=self.generator,
+            discriminator=self.discriminator,
+            step=self.step,
+            epoch=self.step // self.steps_per_epoch,
+            optimizers={"optimizer_d": self.optimizer_d, "optimizer_g": self.optimizer_g},
+            rng={"train": self.rng.get_state(), "cpu": torch.get_rng_state()},
+            metrics=metrics,
+        )
+
+    def restore(self, checkpoint) -> None:
+        load_module_state(checkpoint, "generator", self.generator)
+        load_module_state(checkpoint, "discriminator", self.discriminator)
+        load_optimizer_state(checkpoint, "optimizer_d", self.optimizer_d)
+        load_optimizer_state(checkpoint, "optimizer_g", self.optimizer_g)
+        try:
+            self.rng.set_state(checkpoint.tensors["rng.train"].cpu())
+            torch.set_rng_state(checkpoint.tensors["rng.cpu"].cpu())
+        except (KeyError, RuntimeError):
+            raise CheckpointError(f"{checkpoint.path} has no usable RNG state to resume from") from None
+        self.step = checkpoint.step
+
+    # --- data
+
+    def epoch_order(self, epoch: int) -> torch.Tensor:
+        """The sample order of an epoch, a function of (seed, epoch) so resume can rebuild it."""
+        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
+        return torch.randperm(len(self.data), generator=generator).to(self.device)
+
+    # --- one step
+
+    def train_step(self, real: torch.Tensor) -> torch.Tensor:
+        """One D update and one G+Q update; returns the losses as a device tensor (no sync)."""
+        config, spec = self.config, self.config.latent
+        latent = sample_latent(spec, real.shape[0], self.rng)
+        fake = self.generator(generator_input(spec, latent))  # (B, C, H, W)
+
+        self.optimizer_d.zero_grad(set_to_none=True)
+        real_features = self.discriminator.features(real)
+        fake_features = self.discriminator.features(fake.detach())
+        loss_d = adversarial_loss(self.discriminator.discriminate(real_features), True) + adversarial_loss(
+            self.discriminator.discriminate(fake_features), False
+        )
+        if config.mi_updates_trunk:
+            # The paper's code adds the MI term to the D loss too, so the trunk learns code features.
+            mi_d, _ = mutual_information_loss(
+                self.discriminator.predict_codes(fake_features), latent, config.lambda_cat, config.lambda_cont, config.continuous_loss
+            )
+            (loss_d + mi_d).backward()
+        else:
+            loss_d.backward()
+        self.optimizer_d.step()
+
+        self.optimizer_g.zero_grad(set_to_none=True)
+        features = self.discriminator.features(fake)
+        loss_g = adversarial_loss(self.discriminator.discriminate(features), True)
+        loss_mi, per_code = mutual_information_loss(
+            self.discriminator.predict_codes(features), latent, config.lambda_cat, config.lambda_cont, config.continuous_loss
+        )
+        (loss_g + loss_mi).backward()
+        self.optimizer_g.step()
+        return torch.stack([loss_d, loss_g, loss_mi, *per_code]).detach()
+
+    # --- bookkeeping
+
+    def record(self, losses: torch.Tensor, n_images: int) -> None:
+        self.step += 1
+        self._pending.append((self.step, losses))
+        self._interval_images += n_images
+
+    def flush_metrics(self) -> dict[str, Any] | None:
+        """Average the pending per-step losses (one device sync), check them, reset the window."""
+        if not self._pending:
+            return None
+        steps = [s for s, _ in self._pending]
+        values = torch.stack([v for _, v in self._pending]).float().cpu()  # (steps, metrics)
+        self._pending.clear()
+        finite = torch.isfinite(values)
+        if not bool(finite.all()):
+            row, column = (~finite).nonzero()[0].tolist()
+            names = list(METRIC_NAMES) + [f"loss_{n}" for n in self.config.latent.code_names]
+            raise TrainingDiverged(
+                f"{names[column]} became {values[row, column].item()} at step {steps[row]}",
+                hint="lower the learning rates or lambdas; --detect-anomaly shows where; the last good checkpoint is kept",
+            )
+        means = values.mean(dim=0).tolist()
+        elapsed = time.perf_counter() - self._interval_start
+        spec = self.config.latent
+        per_code = means[len(METRIC_NAMES) :]
+        mi = mutual_information_estimates(spec, per_code, self.config.continuous_loss)
+        metrics: dict[str, Any] = {
+            "step": self.step,
+            "epoch": self.step / self.steps_per_epoch,
+            **dict(zip(METRIC_NAMES, means)),
+            "loss_code": dict(zip(spec.code_names, per_code)),
+            "mi": dict(zip(spec.code_names, mi)),
+            "images_per_s": self._interval_images / elapsed if elapsed > 0 else 0.0,
+        }
+        self._interval_start = time.perf_counter()
+        self._interval_images = 0
+        return metrics
+
+    def write_samples(self, path: Path) -> Path:
+        """The fixed-noise grid: one column per value of c1, one noise sample per row."""
+        spec = self.config.latent
+        grid_rng = make_generator(self.config.seed + 1, torch.device("cpu"))  # same rows every epoch
+        latent = fixed_noise_grid(spec, SAMPLE_ROWS, grid_rng)
+        columns = spec.categorical[0] if spec.categorical else 10
+        self.generator.eval()
+        with torch.inference_mode():
+            images = self.generator(generator_input(spec, latent).to(self.device))
+        self.generator.train()
+        return save_grid(images, columns, path)
+
+    def save(self, metrics: dict[str, Any], step_file: bool) -> Path:
+        data = serialize_checkpoint(**self.state_parts(metrics))
+        if step_file:
+            atomic_write_bytes(self.out_dir / "checkpoints" / f"step-{self.step:06d}.safetensors", data)
+            prune_checkpoints(self.out_dir, self.config.keep)
+        return atomic_write_bytes(self.out_dir / "last.safetensors", data)
+
+    def append_metrics(self, metrics: dict[str, Any]) -> None:
+        with (self.out_dir / "metrics.jsonl").open("a") as handle:
+            handle.write(json.dumps(metrics) + "\n")
+
+
+def _trim_metrics(path: Path, step: int) -> None:
+    """On resume, drop metric lines logged after the checkpoint we continue from."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    atomic_write_bytes(path, ("\n".join(kept) + "\n" if kept else "").encode())
+
+
+def prepare(config: TrainConfig, out_dir: Path, resume: bool) -> tuple[Trainer, list[str]]:
+    """Load data, build the trainer, and restore from the run's newest intact checkpoint."""
+    warnings: list[str] = []
+    checkpoint = None
+    if resume:
+        checkpoint, warnings = latest_intact_checkpoint(out_dir)
+        if checkpoint is None:
+            raise CheckpointError(
+                f"nothing to resume in {out_dir}: no intact checkpoint", hint="drop --resume to start a new run"
+            )
+        # The run's own settings win; what may change on resume is how long and where it runs.
+        config = dataclasses.replace(
+            checkpoint.config,
+            epochs=config.epochs,
+            max_steps=config.max_steps,
+            device=config.device,
+            log_every=config.log_every,
+            checkpoint_every=config.checkpoint_every,
+            keep=config.keep,
+        )
+    device = resolve_device(config.device)
+    configure_backends(device)
+    data = load_dataset(config.dataset, config.data_root, train=True)
+    if len(data) < config.batch_size:
+        raise DataError(f"dataset has {len(data)} images, fewer than one batch of {config.batch_size}", hint="lower --batch-size")
+    config = dataclasses.replace(
+        config, model=dataclasses.replace(config.model, image_size=data.image_size, channels=data.channels)
+    )
+    torch.manual_seed(config.seed)
+    trainer = Trainer(config, out_dir, data, device)
+    if checkpoint is not None:
+        trainer.restore(checkpoint)
+        _trim_metrics(out_dir / "metrics.jsonl", trainer.step)
+    return trainer, warnings
+
+
+def train(
+    config: TrainConfig,
+    out_dir: str | Path,
+    resume: bool = False,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Iterator[Event]:
+    """Train, yielding events. ``should_stop`` is polled once per step (e.g. set by a signal):
+    when it turns true, the current step finishes, a checkpoint is written and training ends."""
+    out_dir = Path(out_dir)
+    trainer, warnings = prepare(config, out_dir, resume)
+    config = trainer.config
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out_dir / "config.json", (json.dumps(config.to_dict(), indent=2) + "\n").encode())
+    yield TrainStarted(
+        out_dir, str(trainer.device), config.seed, len(trainer.data), trainer.steps_per_epoch,
+        trainer.total_steps, trainer.step, config, warnings,
+    )
+    started = time.perf_counter()
+    last_metrics: dict[str, Any] = {}
+    last_path = out_dir / "last.safetensors"
+    interrupted = False
+    spe = trainer.steps_per_epoch
+    while trainer.step < trainer.total_steps:
+        epoch, position = divmod(trainer.step, spe)
+        order = trainer.epoch_order(epoch)
+        for batch_start in range(position * config.batch_size, spe * config.batch_size, config.batch_size):
+            if trainer.step >= trainer.total_steps:
+                break
+            indices = order[batch_start : batch_start + config.batch_size]
+            real = to_unit_range(trainer.data.images[indices])  # (B, C, H, W) in [-1, 1]
+            trainer.record(trainer.train_step(real), real.shape[0])
+            stop = should_stop()
+            checkpoint_due = trainer.step % config.checkpoint_every == 0 or stop
+            if checkpoint_due or trainer.step % config.log_every == 0 or trainer.step == trainer.total_steps:
+                # Raises on NaN/Inf before any bad state can reach a checkpoint.
+                last_metrics = trainer.flush_metrics() or last_metrics
+                trainer.append_metrics(last_metrics)
+                yield StepLogged(trainer.step, epoch, last_metrics)
+            if checkpoint_due:
+                last_path = trainer.save(last_metrics, step_file=True)
+                yield CheckpointSaved(trainer.step, last_path)
+            if stop:
+                interrupted = True
+                break
+        if interrupted:
+            break
+        if trainer.step % spe == 0:
+            sample_path = trainer.write_samples(trainer.out_dir / "samples" / f"epoch-{trainer.step // spe:03d}.png")
+            yield EpochFinished(trainer.step // spe, trainer.step, sample_path)
+    if not interrupted:
+        if trainer.step % spe != 0:
+            trainer.write_samples(trainer.out_dir / "samples" / f"step-{trainer.step:06d}.png")
+        last_path = trainer.save(last_metrics, step_file=trainer.step % config.checkpoint_every != 0)
+    yield TrainFinished(trainer.step, trainer.step // spe, time.perf_counter() - started, last_path, interrupted)
