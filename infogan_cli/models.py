@@ -68,7 +68,7 @@ class Generator(nn.Module):
             )
             channels = w * 2 ** (stages - 1)
             convs = [
-                nn.Conv2d(self.base_channels, channels, 4, padding="same"),
+                *same_conv(self.base_channels, channels),
                 nn.ReLU(inplace=True),
                 nn.BatchNorm2d(channels),
             ]
@@ -118,7 +118,7 @@ class Discriminator(nn.Module):
             ]
             self.feature_dim = config.hidden
         else:
-            layers += [nn.Conv2d(channels, channels * 2, 4, padding="same"), act()]
+            layers += [*same_conv(channels, channels * 2), act()]
             layers += [nn.BatchNorm2d(channels * 2), nn.Flatten()]
             self.feature_dim = channels * 2 * base**2
         self.trunk = nn.Sequential(*layers)
@@ -150,6 +150,11 @@ class Discriminator(nn.Module):
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, QOutput]:
         features = self.features(images)
         return self.discriminate(features), self.predict_codes(features)
+
+
+def same_conv(in_channels: int, out_channels: int) -> list[nn.Module]:
+    """A 4x4 stride-1 conv with Keras "same" padding: 1 pixel before, 2 after (even kernel)."""
+    return [nn.ZeroPad2d((1, 2, 1, 2)), nn.Conv2d(in_channels, out_channels, 4)]
 
 
 def init_weights(module: nn.Module) -> None:

@@ -82,9 +82,7 @@ def train(
 
 def run_training(config, out_dir: Path, resume: bool) -> int:
     """Drive the trainer, showing its events; returns the exit code."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    from infogan_cli.trainer import CheckpointSaved, EpochFinished, StepLogged, TrainFinished, TrainStarted, train
+    from infogan_cli.trainer import train
 
     received: list[int] = []
 
@@ -94,59 +92,87 @@ def run_training(config, out_dir: Path, resume: bool) -> int:
         received.append(signum)
 
     previous = {s: signal.signal(s, on_signal) for s in SIGNAL_EXIT_CODES}
+    try:
+        events = train(config, out_dir, resume=resume, should_stop=lambda: bool(received))
+        started = next(events)  # data and checkpoint errors surface here, before any display
+        for warning in started.warnings:
+            stderr.print(f"[yellow]warning:[/] {warning}")
+        cfg = started.config
+        stderr.print(
+            f"run {started.out_dir} | {cfg.dataset}: {started.n_images} images | device {started.device} | "
+            f"seed {started.seed} | batch {cfg.batch_size} | {started.steps_per_epoch} steps/epoch"
+            + (f" | resuming at step {started.start_step}" if started.start_step else ""),
+            soft_wrap=True,
+        )
+        finished = show_progress(events, started) if stderr.is_terminal else show_log_lines(events, started)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if finished.interrupted:
+        stderr.print(
+            f"interrupted at step {finished.step}; checkpoint {finished.checkpoint}\n"
+            f"resume with: infogan train --out {out_dir} --resume",
+            soft_wrap=True,
+        )
+        return SIGNAL_EXIT_CODES[signal.Signals(received[0])]
+    stderr.print(f"done: {finished.step} steps in {finished.seconds / 60:.1f} min; checkpoint {finished.checkpoint}", soft_wrap=True)
+    return 0
+
+
+def _loss_text(metrics: dict) -> str:
+    mi = " ".join(f"{k}={v:.2f}" for k, v in metrics["mi"].items() if v is not None)
+    return f"D {metrics['loss_d']:.3f} G {metrics['loss_g']:.3f} MI {metrics['loss_mi']:.3f} ({mi} nats)"
+
+
+def show_progress(events, started):
+    """A live rich progress bar for terminals; returns the TrainFinished event."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from infogan_cli.trainer import EpochFinished, StepLogged, TrainFinished
+
     progress = Progress(
-        TextColumn("[bold]train"),
-        BarColumn(),
+        BarColumn(bar_width=24),
         MofNCompleteColumn(),
-        TextColumn("epoch {task.fields[epoch]}"),
-        TextColumn("{task.fields[losses]}"),
+        TextColumn("ep {task.fields[epoch]}"),
         TextColumn("{task.fields[speed]}"),
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
+        TextColumn("[dim]{task.fields[losses]}"),
         console=stderr,
-        transient=False,
     )
-    task = None
-    try:
-        with progress:
-            for event in train(config, out_dir, resume=resume, should_stop=lambda: bool(received)):
-                if isinstance(event, TrainStarted):
-                    for warning in event.warnings:
-                        stderr.print(f"[yellow]warning:[/] {warning}")
-                    cfg = event.config
-                    stderr.print(
-                        f"run {event.out_dir} | {cfg.dataset}: {event.n_images} images | device {event.device} | "
-                        f"seed {event.seed} | batch {cfg.batch_size} | {event.steps_per_epoch} steps/epoch"
-                        + (f" | resuming at step {event.start_step}" if event.start_step else "")
-                    )
-                    task = progress.add_task("train", total=event.total_steps, completed=event.start_step, epoch="-", losses="", speed="")
-                elif isinstance(event, StepLogged):
-                    m = event.metrics
-                    mi = " ".join(f"{k}={v:.2f}" for k, v in m["mi"].items() if v is not None)
-                    progress.update(
-                        task,
-                        completed=event.step,
-                        epoch=f"{m['epoch']:.2f}",
-                        losses=f"D {m['loss_d']:.3f} G {m['loss_g']:.3f} MI {m['loss_mi']:.3f} [dim]({mi} nats)[/]",
-                        speed=f"{m['images_per_s']:.0f} img/s",
-                    )
-                elif isinstance(event, EpochFinished):
-                    progress.console.print(f"epoch {event.epoch} done (step {event.step}): samples in {event.sample_path}")
-                elif isinstance(event, CheckpointSaved):
-                    progress.update(task, completed=event.step)
-                elif isinstance(event, TrainFinished):
-                    if event.interrupted:
-                        signum = received[0]
-                        progress.console.print(
-                            f"interrupted at step {event.step}; checkpoint {event.checkpoint}\n"
-                            f"resume with: infogan train --out {out_dir} --resume"
-                        )
-                        return SIGNAL_EXIT_CODES[signal.Signals(signum)]
-                    progress.console.print(
-                        f"done: {event.step} steps in {event.seconds / 60:.1f} min; checkpoint {event.checkpoint}"
-                    )
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    return 0
+    with progress:
+        task = progress.add_task("train", total=started.total_steps, completed=started.start_step, epoch="-", losses="", speed="")
+        for event in events:
+            if isinstance(event, StepLogged):
+                m = event.metrics
+                progress.update(
+                    task, completed=event.step, epoch=f"{m['epoch']:.2f}", losses=_loss_text(m), speed=f"{m['images_per_s']:.0f} img/s"
+                )
+            elif isinstance(event, EpochFinished):
+                progress.console.print(f"epoch {event.epoch} done (step {event.step}): samples in {event.sample_path}", soft_wrap=True)
+            elif isinstance(event, TrainFinished):
+                return event
+    raise RuntimeError("trainer ended without a TrainFinished event")
+
+
+def show_log_lines(events, started):
+    """Plain lines for logs and pipes (no live display): one per logged interval."""
+    from infogan_cli.trainer import EpochFinished, StepLogged, TrainFinished
+
+    begun = time.perf_counter()
+    for event in events:
+        if isinstance(event, StepLogged):
+            m = event.metrics
+            done = event.step - started.start_step
+            eta = (time.perf_counter() - begun) / done * (started.total_steps - event.step) if done else 0.0
+            stderr.print(
+                f"step {event.step}/{started.total_steps} epoch {m['epoch']:.2f} | {_loss_text(m)} | "
+                f"{m['images_per_s']:.0f} img/s | eta {eta / 60:.1f} min",
+                soft_wrap=True, highlight=False,
+            )
+        elif isinstance(event, EpochFinished):
+            stderr.print(f"epoch {event.epoch} done (step {event.step}): samples in {event.sample_path}", soft_wrap=True)
+        elif isinstance(event, TrainFinished):
+            return event
+    raise RuntimeError("trainer ended without a TrainFinished event")

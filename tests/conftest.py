@@ -1,0 +1,54 @@
+"""Shared fixtures: tiny configs that train in well under a second per step on a CPU."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from infogan_cli.config import LatentSpec, ModelConfig, TrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
+MNIST_ROOT = REPO.parent / "shared" / "data" / "mnist"
+
+torch.set_num_threads(1)
+
+
+def tiny_config(**overrides) -> TrainConfig:
+    """A fast config on the synthetic `fake` set: widths of a few channels."""
+    defaults = dict(
+        latent=LatentSpec(noise_dim=8, categorical=(10,), continuous=2),
+        model=ModelConfig(width=4, hidden=16, q_hidden=8),
+        dataset="fake",
+        epochs=1,
+        max_steps=6,
+        batch_size=16,
+        log_every=2,
+        checkpoint_every=3,
+        device="cpu",
+    )
+    defaults.update(overrides)
+    return TrainConfig(**defaults)
+
+
+@pytest.fixture
+def tiny():
+    return tiny_config
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``python -m infogan_cli ARGS`` as a user would; returns the completed process."""
+    full_env = {**os.environ, "INFOGAN_DEBUG": "0", "COLUMNS": "120", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "infogan_cli", *args],
+        capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout,
+    )
+
+
+@pytest.fixture
+def cli():
+    return run_cli

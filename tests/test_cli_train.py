@@ -1,0 +1,125 @@
+"""`infogan` as a user runs it: help, a tiny training run, and one-line errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from infogan_cli.data import load_dataset, read_idx
+from infogan_cli.errors import DataError
+
+TINY = ["--width", "4", "--noise-dim", "8", "--batch-size", "16", "--max-steps", "4", "--log-every", "2", "--device", "cpu"]
+
+
+def test_help_is_instant_and_lists_commands(cli):
+    result = cli("--help")
+    assert result.returncode == 0
+    assert "train" in result.stdout
+    result = cli("train", "--help")
+    assert result.returncode == 0
+    for option in ("--dataset", "--data-root", "--epochs", "--max-steps", "--batch-size", "--categorical", "--resume", "--seed"):
+        assert option in result.stdout
+
+
+def test_help_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys; from infogan_cli.cli import app; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_bad_option_exits_2_without_traceback(cli):
+    result = cli("train", "--no-such-option")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "No such option" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--dataset", "cifar99"], "unknown dataset 'cifar99'"),
+        (["--dataset", "idx:/nonexistent/folder"], "does not exist"),
+        (["--lr-d", "5"], "lr-d must be in (0, 1)"),
+        (["--categorical", "1"], "categorical cardinality must be between 2"),
+        (["--device", "cuda:7"], "cuda"),
+        (["--preset", "fancy"], "unknown preset 'fancy'"),
+    ],
+)
+def test_bad_values_are_one_line_errors(cli, tmp_path, args, message):
+    result = cli("train", "--dataset", "fake", *TINY, "--out", str(tmp_path / "run"), *args)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ")
+    assert message in result.stderr
+
+
+def test_batch_size_zero_is_rejected(cli, tmp_path):
+    result = cli("train", "--dataset", "fake", "--batch-size", "0", "--out", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_out_is_a_file(cli, tmp_path):
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    result = cli("train", "--dataset", "fake", *TINY, "--out", str(target))
+    assert result.returncode == 2
+    assert "is a file" in result.stderr
+
+
+def test_mnist_offline_without_copy_says_where_to_put_files(cli, tmp_path):
+    # No network here: torchvision's download fails and we name the folder to fill.
+    result = cli("train", *TINY, "--data-root", str(tmp_path / "empty"), "--out", str(tmp_path / "run"), env={"https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"})
+    assert result.returncode == 2
+    assert "MNIST/raw" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_train_cli_end_to_end_and_resume(cli, tmp_path):
+    out = tmp_path / "run"
+    result = cli("train", "--dataset", "fake", *TINY, "--out", str(out), "--checkpoint-every", "2")
+    assert result.returncode == 0, result.stderr
+    assert (out / "last.safetensors").exists() and (out / "config.json").exists()
+    assert json.loads((out / "config.json").read_text())["latent"]["noise_dim"] == 8
+    result = cli("train", "--dataset", "fake", *TINY[:-4], "--max-steps", "6", "--out", str(out), "--resume")
+    assert result.returncode == 0, result.stderr
+    assert "resuming at step 4" in result.stderr
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 6]
+
+
+def test_resume_needs_out(cli):
+    result = cli("train", "--dataset", "fake", "--resume")
+    assert result.returncode == 2 and "--resume needs --out" in result.stderr
+
+
+def write_idx(path, array, gz=False, magic_dtype=0x08):
+    header = bytes([0, 0, magic_dtype, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(data) if gz else data)
+
+
+def test_idx_folder_raw_and_gz(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (20, 28, 28))
+    labels = np.arange(20) % 10
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", images, gz=True)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", labels)
+    data = load_dataset(f"idx:{tmp_path}")
+    assert data.images.shape == (20, 1, 28, 28)
+    assert data.images[3, 0].numpy().tolist() == images[3].tolist()
+    assert data.labels.tolist() == labels.tolist()
+
+
+def test_idx_bad_magic_and_truncation(tmp_path):
+    bad = tmp_path / "bad"
+    write_idx(bad, np.zeros((2, 28, 28)), magic_dtype=0x0D)
+    with pytest.raises(DataError, match="bad magic number"):
+        read_idx(bad)
+    truncated = tmp_path / "truncated"
+    write_idx(truncated, np.zeros((2, 28, 28)))
+    truncated.write_bytes(truncated.read_bytes()[:-10])
+    with pytest.raises(DataError, match="truncated"):
+        read_idx(truncated)

@@ -1,0 +1,119 @@
+"""Shapes of G, D and Q for several latent specs, and losses against hand computations."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from infogan_cli.config import LatentSpec, ModelConfig
+from infogan_cli.latent import fix_codes, fixed_noise_grid, generator_input, sample_latent
+from infogan_cli.losses import adversarial_loss, gaussian_nll, mutual_information_loss
+from infogan_cli.models import QOutput, build_models
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        LatentSpec(),
+        LatentSpec(noise_dim=5, categorical=(10, 4), continuous=3),
+        LatentSpec(noise_dim=7, categorical=(), continuous=1, continuous_prior="normal"),
+        LatentSpec(noise_dim=3, categorical=(2,), continuous=0),
+    ],
+)
+@pytest.mark.parametrize("architecture", ["paper", "tutorial"])
+@pytest.mark.parametrize("image_size,channels", [(28, 1), (32, 3), (64, 1)])
+def test_shapes(spec, architecture, image_size, channels):
+    config = ModelConfig(architecture=architecture, image_size=image_size, channels=channels, width=4, hidden=16, q_hidden=8)
+    generator, discriminator = build_models(spec, config)
+    latent = sample_latent(spec, 5, torch.Generator().manual_seed(0))
+    z = generator_input(spec, latent)
+    assert z.shape == (5, spec.noise_dim + sum(spec.categorical) + spec.continuous)
+    images = generator(z)
+    assert images.shape == (5, channels, image_size, image_size)
+    assert images.min() >= -1 and images.max() <= 1
+    logits, q = discriminator(images)
+    assert logits.shape == (5,)
+    assert [t.shape for t in q.categorical_logits] == [(5, k) for k in spec.categorical]
+    assert q.continuous_mean.shape == (5, spec.continuous)
+    assert q.continuous_log_std.shape == (5, spec.continuous)
+
+
+def test_code_names_and_priors():
+    spec = LatentSpec(noise_dim=4, categorical=(10, 3), continuous=2)
+    assert spec.code_names == ["c1", "c2", "c3", "c4"]
+    assert spec.categorical_names == ["c1", "c2"] and spec.continuous_names == ["c3", "c4"]
+    latent = sample_latent(spec, 4000, torch.Generator().manual_seed(1))
+    assert latent.categorical[0].min() == 0 and latent.categorical[0].max() == 9
+    assert latent.categorical[1].max() == 2
+    assert latent.continuous.min() >= -1 and latent.continuous.max() <= 1
+    assert abs(latent.continuous.mean().item()) < 0.05
+    normal = sample_latent(LatentSpec(continuous_prior="normal"), 4000, torch.Generator().manual_seed(1))
+    assert normal.continuous.abs().max() > 1.5  # a normal prior reaches beyond Unif(-1, 1)
+
+
+def test_generator_input_is_noise_onehots_continuous():
+    spec = LatentSpec(noise_dim=2, categorical=(3, 2), continuous=1)
+    latent = sample_latent(spec, 1, torch.Generator().manual_seed(0))
+    latent = fix_codes(spec, latent, {"c1": 2, "c2": 0, "c3": 0.25})
+    z = generator_input(spec, latent)[0]
+    assert z[2:5].tolist() == [0, 0, 1]
+    assert z[5:7].tolist() == [1, 0]
+    assert z[7].item() == pytest.approx(0.25)
+
+
+def test_same_generator_seed_same_latent():
+    spec = LatentSpec()
+    a = sample_latent(spec, 8, torch.Generator().manual_seed(3))
+    b = sample_latent(spec, 8, torch.Generator().manual_seed(3))
+    assert torch.equal(generator_input(spec, a), generator_input(spec, b))
+
+
+def test_fixed_noise_grid_columns_are_c1_values():
+    spec = LatentSpec(noise_dim=3, categorical=(4,), continuous=2)
+    grid = fixed_noise_grid(spec, 3, torch.Generator().manual_seed(0))
+    assert grid.categorical[0].tolist() == [0, 1, 2, 3] * 3
+    assert torch.equal(grid.noise[0], grid.noise[3])  # same noise along a row
+    assert not torch.equal(grid.noise[0], grid.noise[4])
+    assert grid.continuous.abs().sum() == 0
+
+
+def test_adversarial_loss_values():
+    # BCE of logit 0 is ln 2 whatever the target.
+    assert adversarial_loss(torch.zeros(4), True).item() == pytest.approx(math.log(2))
+    # A confident right answer costs about nothing, a confident wrong one about the logit.
+    assert adversarial_loss(torch.full((4,), 20.0), True).item() < 1e-6
+    assert adversarial_loss(torch.full((4,), 20.0), False).item() == pytest.approx(20.0, rel=1e-4)
+
+
+def test_gaussian_nll_matches_formula():
+    x, mean, log_std = torch.tensor([0.3]), torch.tensor([-0.2]), torch.tensor([math.log(0.5)])
+    std = 0.5
+    expected = 0.5 * math.log(2 * math.pi) + math.log(std) + (0.5**2) / (2 * std**2)
+    assert gaussian_nll(x, mean, log_std).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_mutual_information_loss_weights_each_code():
+    spec = LatentSpec(noise_dim=1, categorical=(3,), continuous=1)
+    latent = sample_latent(spec, 2, torch.Generator().manual_seed(0))
+    latent.categorical[0] = torch.tensor([0, 2])
+    latent.continuous = torch.tensor([[0.5], [-0.5]])
+    confident = torch.tensor([[30.0, 0, 0], [0, 0, 30.0]])
+    q = QOutput([confident], torch.tensor([[0.5], [-0.5]]), torch.zeros(2, 1))
+    total, per_code = mutual_information_loss(q, latent, lambda_cat=1.0, lambda_cont=0.1, continuous_kind="gaussian")
+    assert per_code[0].item() < 1e-6  # cross-entropy of a confident right answer
+    assert per_code[1].item() == pytest.approx(0.5 * math.log(2 * math.pi), rel=1e-6)  # exact mean, std 1
+    assert total.item() == pytest.approx(0.1 * 0.5 * math.log(2 * math.pi), rel=1e-5)
+    uniform = QOutput([torch.zeros(2, 3)], torch.zeros(2, 1), torch.zeros(2, 1))
+    total, per_code = mutual_information_loss(uniform, latent, 2.0, 1.0, "mse")
+    assert per_code[0].item() == pytest.approx(math.log(3), rel=1e-6)  # uniform guess over 3 values
+    assert per_code[1].item() == pytest.approx(0.25)  # MSE of +-0.5 against 0
+    assert total.item() == pytest.approx(2 * math.log(3) + 0.25, rel=1e-6)
+
+
+def test_init_is_small_normal():
+    generator, _ = build_models(LatentSpec(), ModelConfig())
+    weight = generator.fc[0].weight
+    assert abs(weight.std().item() - 0.02) < 0.002
+    assert abs(weight.mean().item()) < 0.002

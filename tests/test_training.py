@@ -1,0 +1,98 @@
+"""A tiny run end to end: losses fall, files appear, checkpoints load, resume is exact."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from infogan_cli.checkpoint import load_checkpoint
+from infogan_cli.config import ModelConfig
+from infogan_cli.infogan import InfoGAN
+from infogan_cli.trainer import CheckpointSaved, EpochFinished, StepLogged, TrainFinished, TrainStarted, train
+from tests.conftest import tiny_config
+
+
+def run(config, out, **kwargs):
+    return list(train(config, out, **kwargs))
+
+
+def test_tiny_run_writes_everything_and_mi_loss_falls(tmp_path):
+    config = tiny_config(max_steps=None, epochs=2, batch_size=32, log_every=8, checkpoint_every=16, model=ModelConfig(width=4, hidden=256, q_hidden=64))
+    events = run(config, tmp_path)
+    assert isinstance(events[0], TrainStarted) and isinstance(events[-1], TrainFinished)
+    steps_per_epoch = 1024 // 32
+    assert events[-1].step == 2 * steps_per_epoch
+    logged = [e.metrics for e in events if isinstance(e, StepLogged)]
+    # The categorical code starts at chance (ln 10) and the generator+Q learn to convey it.
+    assert logged[0]["loss_code"]["c1"] > 1.9
+    assert logged[-1]["loss_code"]["c1"] < 0.5 * logged[0]["loss_code"]["c1"]
+    assert logged[-1]["mi"]["c1"] == pytest.approx(math.log(10) - logged[-1]["loss_code"]["c1"])
+    assert [e.epoch for e in events if isinstance(e, EpochFinished)] == [1, 2]
+    assert (tmp_path / "samples" / "epoch-001.png").exists() and (tmp_path / "samples" / "epoch-002.png").exists()
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == list(range(8, 65, 8))
+    assert set(lines[0]) >= {"step", "epoch", "loss_d", "loss_g", "loss_mi", "mi", "images_per_s"}
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "step-000016.safetensors", "step-000032.safetensors", "step-000048.safetensors", "step-000064.safetensors"
+    ][-config.keep :]
+    assert len([e for e in events if isinstance(e, CheckpointSaved)]) == 4
+
+
+def test_checkpoint_holds_config_and_loads(tmp_path):
+    run(tiny_config(), tmp_path)
+    path = tmp_path / "last.safetensors"
+    with safe_open(str(path), "pt") as handle:
+        metadata = handle.metadata()
+        names = set(handle.keys())
+    config = json.loads(metadata["config"])
+    assert config["latent"] == {"noise_dim": 8, "categorical": [10], "continuous": 2, "continuous_prior": "uniform"}
+    assert metadata["step"] == "6" and metadata["format_version"] == "1"
+    assert {"rng.train", "rng.cpu"} <= names
+    assert any(n.startswith("optimizer_d.state.") for n in names) and any(n.startswith("optimizer_g.state.") for n in names)
+    assert not any("_orig_mod" in n or n.startswith("module.") for n in names)
+    model = InfoGAN.load(path)
+    assert model.step == 6 and model.config.latent.categorical == (10,)
+    images = model.generate(n=4, codes={"c1": 3}, seed=1)
+    assert images.shape == (4, 1, 28, 28)
+    assert torch.equal(images, model.generate(n=4, codes={"c1": 3}, seed=1))
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    config = tiny_config(max_steps=10, checkpoint_every=4, log_every=2)
+    straight = tmp_path / "straight"
+    run(config, straight)
+    # The same run stopped after step 5 (as SIGINT would), then resumed to step 10.
+    stopped = tmp_path / "stopped"
+    calls = iter(range(100))
+    events = run(config, stopped, should_stop=lambda: next(calls) >= 4)
+    assert events[-1].interrupted and events[-1].step == 5
+    events = run(config, stopped, resume=True)
+    assert events[0].start_step == 5 and events[-1].step == 10
+    a = load_checkpoint(straight / "last.safetensors").tensors
+    b = load_checkpoint(stopped / "last.safetensors").tensors
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    steps = [json.loads(line)["step"] for line in (stopped / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 5, 6, 8, 10]
+
+
+def test_resume_without_checkpoint_is_an_error(tmp_path):
+    from infogan_cli.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        run(tiny_config(), tmp_path, resume=True)
+
+
+def test_mi_updates_trunk_option_changes_training(tmp_path):
+    with_trunk = run(tiny_config(mi_updates_trunk=True), tmp_path / "a")
+    without = run(tiny_config(mi_updates_trunk=False), tmp_path / "b")
+    a = load_checkpoint(tmp_path / "a" / "last.safetensors").tensors
+    b = load_checkpoint(tmp_path / "b" / "last.safetensors").tensors
+    trunk = [n for n in a if n.startswith("discriminator.trunk.") and n.endswith("weight")]
+    assert any(not torch.equal(a[n], b[n]) for n in trunk)
+    assert with_trunk[-1].step == without[-1].step == 6
