@@ -51,15 +51,19 @@ class InfoGAN:
             if name not in spec.code_names:
                 raise ConfigError(f"unknown code {name!r}", hint=f"this model has codes: {', '.join(spec.code_names) or 'none'}")
             index = spec.code_names.index(name)
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{name} needs a number, got {value!r}") from None
+            if not math.isfinite(number):
+                raise ConfigError(f"{name} must be a finite number, got {value!r}")
             if index < len(spec.categorical):
                 k = spec.categorical[index]
-                if isinstance(value, bool) or float(value) != int(float(value)) or not 0 <= int(value) < k:
+                if isinstance(value, bool) or number != int(number) or not 0 <= number < k:
                     raise ConfigError(f"{name} is categorical with {k} values: {value!r} is not an integer in 0..{k - 1}")
-                checked[name] = int(value)
+                checked[name] = int(number)
             else:
-                if not math.isfinite(float(value)):
-                    raise ConfigError(f"{name} must be a finite number, got {value!r}")
-                checked[name] = float(value)
+                checked[name] = number
         return checked
 
     def sample_latent(self, n: int, seed: int = 0, codes: dict[str, float] | None = None) -> LatentBatch:

@@ -249,11 +249,26 @@ class Trainer:
 
 
 def _trim_metrics(path: Path, step: int) -> None:
-    """On resume, drop metric lines logged after the checkpoint we continue from."""
+    """On resume, drop metric lines logged after the checkpoint we continue from, and a
+    half-written last line left by a hard kill."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                kept.append(line)
+        except (json.JSONDecodeError, AttributeError):
+            continue
     atomic_write_bytes(path, ("\n".join(kept) + "\n" if kept else "").encode())
+
+
+def _remove_stale_temporaries(out_dir: Path) -> None:
+    """Temporary files of checkpoint writes that a hard kill interrupted."""
+    for folder in (out_dir, out_dir / "checkpoints", out_dir / "samples"):
+        if folder.is_dir():
+            for stale in folder.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
 
 
 def prepare(config: TrainConfig, out_dir: Path, resume: bool) -> tuple[Trainer, list[str]]:
@@ -261,6 +276,7 @@ def prepare(config: TrainConfig, out_dir: Path, resume: bool) -> tuple[Trainer, 
     warnings: list[str] = []
     checkpoint = None
     if resume:
+        _remove_stale_temporaries(out_dir)
         checkpoint, warnings = latest_intact_checkpoint(out_dir)
         if checkpoint is None:
             raise CheckpointError(
@@ -297,10 +313,16 @@ def train(
     out_dir: str | Path,
     resume: bool = False,
     should_stop: Callable[[], bool] = lambda: False,
+    detect_anomaly: bool = False,
 ) -> Iterator[Event]:
     """Train, yielding events. ``should_stop`` is polled once per step (e.g. set by a signal):
-    when it turns true, the current step finishes, a checkpoint is written and training ends."""
-    out_dir = Path(out_dir)
+    when it turns true, the current step finishes, a checkpoint is written and training ends.
+    ``detect_anomaly`` turns on autograd's anomaly detection (slow; for debugging NaNs)."""
+    with torch.autograd.set_detect_anomaly(detect_anomaly):
+        yield from _train(config, Path(out_dir), resume, should_stop)
+
+
+def _train(config: TrainConfig, out_dir: Path, resume: bool, should_stop: Callable[[], bool]) -> Iterator[Event]:
     trainer, warnings = prepare(config, out_dir, resume)
     config = trainer.config
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ import signal
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -16,33 +16,41 @@ SIGNAL_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 def train(
+    ctx: typer.Context,
+    config_file: Optional[Path] = typer.Option(None, "--config", help="A TOML file of these options (keys as option names: lr_d = 2e-4, categorical = [10]); flags given on the command line win."),
     dataset: str = typer.Option("mnist", help="mnist, fashion-mnist, idx:DIR (a folder of IDX files) or fake."),
     data_root: Optional[Path] = typer.Option(None, help="Folder with the dataset (default: $INFOGAN_DATA_ROOT, else ~/.cache/infogan/data; downloaded if missing)."),
     preset: str = typer.Option("default", help="Starting settings: default, paper or tutorial; flags override them."),
-    epochs: Optional[int] = typer.Option(None, min=1, help="Passes over the training set [default: 5]."),
+    epochs: Optional[int] = typer.Option(None, min=1, help="Passes over the training set (default 5)."),
     max_steps: Optional[int] = typer.Option(None, min=1, help="Stop after this many steps, even mid-epoch."),
-    batch_size: Optional[int] = typer.Option(None, min=1, help="Images per step [default: 128]."),
-    noise_dim: Optional[int] = typer.Option(None, min=0, help="Dimensions of the N(0, 1) noise z [default: 62]."),
-    categorical: Optional[list[int]] = typer.Option(None, help="A categorical code with this many values; repeat for several [default: 10]."),
-    continuous: Optional[int] = typer.Option(None, min=0, help="Number of continuous codes [default: 2]."),
+    batch_size: Optional[int] = typer.Option(None, min=1, help="Images per step (default 128)."),
+    noise_dim: Optional[int] = typer.Option(None, min=0, help="Dimensions of the N(0, 1) noise z (default 62)."),
+    categorical: Optional[list[int]] = typer.Option(None, help="A categorical code with this many values; repeat for several (default 10)."),
+    continuous: Optional[int] = typer.Option(None, min=0, help="Number of continuous codes (default 2)."),
     continuous_prior: Optional[str] = typer.Option(None, help="Prior of continuous codes: uniform (Unif(-1, 1)) or normal (N(0, 1))."),
     continuous_loss: Optional[str] = typer.Option(None, help="gaussian (NLL with learned std) or mse (fixed std)."),
-    lambda_cat: Optional[float] = typer.Option(None, min=0, help="Weight of the categorical MI loss [default: 1]."),
-    lambda_cont: Optional[float] = typer.Option(None, min=0, help="Weight of the continuous MI loss [default: 0.1]."),
-    lr_d: Optional[float] = typer.Option(None, help="Adam learning rate of the discriminator [default: 2e-4]."),
-    lr_g: Optional[float] = typer.Option(None, help="Adam learning rate of the generator and Q head [default: 1e-3]."),
+    lambda_cat: Optional[float] = typer.Option(None, min=0, help="Weight of the categorical MI loss (default 1)."),
+    lambda_cont: Optional[float] = typer.Option(None, min=0, help="Weight of the continuous MI loss (default 0.1)."),
+    lr_d: Optional[float] = typer.Option(None, help="Adam learning rate of the discriminator (default 2e-4)."),
+    lr_g: Optional[float] = typer.Option(None, help="Adam learning rate of the generator and Q head (default 1e-3)."),
     mi_updates_trunk: Optional[bool] = typer.Option(None, "--mi-updates-trunk/--no-mi-updates-trunk", help="Let the MI loss also train D's shared trunk (the paper's code does)."),
     architecture: Optional[str] = typer.Option(None, help="paper or tutorial network shapes."),
-    width: Optional[int] = typer.Option(None, min=1, help="Channels of the first conv layer [default: 64]."),
+    width: Optional[int] = typer.Option(None, min=1, help="Channels of the first conv layer (default 64)."),
     seed: int = typer.Option(0, min=0, help="Random seed; recorded in the run."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
-    out: Optional[Path] = typer.Option(None, help="Run folder [default: runs/<timestamp>]."),
+    out: Optional[Path] = typer.Option(None, help="Run folder (default runs/<timestamp>)."),
     log_every: int = typer.Option(50, min=1, help="Steps between metric lines."),
     checkpoint_every: int = typer.Option(500, min=1, help="Steps between checkpoints."),
     keep: int = typer.Option(3, min=1, help="Step checkpoints to keep (last.safetensors is always kept)."),
     resume: bool = typer.Option(False, help="Continue the run in --out from its newest intact checkpoint."),
+    detect_anomaly: bool = typer.Option(False, help="Turn on autograd anomaly detection to find where a NaN starts (slow)."),
 ) -> None:
     """Train an InfoGAN (MNIST by default): writes checkpoints, metrics.jsonl and sample grids."""
+    if config_file is not None:
+        # The file's values replace the defaults; flags given on the command line still win.
+        given = {name: value for name, value in locals().items() if name not in ("ctx", "config_file")}
+        return train(ctx, None, **options_with_file(ctx, config_file, given))
+
     from infogan_cli.config import build_train_config
     from infogan_cli.errors import ConfigError
 
@@ -76,11 +84,28 @@ def train(
         model=dict(architecture=architecture, width=width),
     )
     ensure_writable_dir(out_dir)
-    code = run_training(config, out_dir, resume)
+    code = run_training(config, out_dir, resume, detect_anomaly)
     raise typer.Exit(code)
 
 
-def run_training(config, out_dir: Path, resume: bool) -> int:
+def options_with_file(ctx: typer.Context, path: Path, given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` (this command's options) updated with the TOML file's values, except for the
+    options set on the command line. Keys and types are checked against ``train``'s signature."""
+    import inspect
+    import typing
+
+    from infogan_cli.config_file import read_options_file, spec_from_annotation
+
+    hints = typing.get_type_hints(train)
+    parameters = inspect.signature(train).parameters
+    specs = {name: spec_from_annotation(hints[name], getattr(parameters[name].default, "min", None)) for name in given}
+    from_file = read_options_file(path, specs)
+    # Compared by name: recent typer vendors its own click, so its ParameterSource is not click's.
+    explicit = {name for name in given if getattr(ctx.get_parameter_source(name), "name", None) in ("COMMANDLINE", "ENVIRONMENT")}
+    return {**given, **{name: value for name, value in from_file.items() if name not in explicit}}
+
+
+def run_training(config, out_dir: Path, resume: bool, detect_anomaly: bool = False) -> int:
     """Drive the trainer, showing its events; returns the exit code."""
     from infogan_cli.trainer import train
 
@@ -93,7 +118,7 @@ def run_training(config, out_dir: Path, resume: bool) -> int:
 
     previous = {s: signal.signal(s, on_signal) for s in SIGNAL_EXIT_CODES}
     try:
-        events = train(config, out_dir, resume=resume, should_stop=lambda: bool(received))
+        events = train(config, out_dir, resume=resume, should_stop=lambda: bool(received), detect_anomaly=detect_anomaly)
         started = next(events)  # data and checkpoint errors surface here, before any display
         for warning in started.warnings:
             stderr.print(f"[yellow]warning:[/] {warning}")
@@ -116,7 +141,19 @@ def run_training(config, out_dir: Path, resume: bool) -> int:
         )
         return SIGNAL_EXIT_CODES[signal.Signals(received[0])]
     stderr.print(f"done: {finished.step} steps in {finished.seconds / 60:.1f} min; checkpoint {finished.checkpoint}", soft_wrap=True)
+    write_metrics_plot(out_dir)
     return 0
+
+
+def write_metrics_plot(out_dir: Path) -> None:
+    """metrics.png for a finished run; a plot that fails is a warning, not a failed run."""
+    from infogan_cli.errors import InfoganError
+    from infogan_cli.plot import plot_run
+
+    try:
+        stderr.print(f"metrics plot: {plot_run(out_dir)}", soft_wrap=True, highlight=False)
+    except InfoganError as exc:
+        stderr.print(f"[yellow]warning:[/] no metrics plot: {exc.message}", soft_wrap=True, highlight=False)
 
 
 def _loss_text(metrics: dict) -> str:
