@@ -8,7 +8,12 @@ import sys
 
 import typer
 
+from . import evaluate as evaluate_command
+from . import inspect as inspect_command
+from . import plot as plot_command
+from . import sample as sample_command
 from . import train as train_command
+from . import traverse as traverse_command
 
 app = typer.Typer(
     name="infogan",
@@ -18,6 +23,12 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("train")(train_command.train)
+# Subcommands are registered here, one module each.
+app.command("inspect")(inspect_command.inspect)
+app.command("plot")(plot_command.plot)
+app.command("evaluate")(evaluate_command.evaluate)
+app.command("sample")(sample_command.sample)
+app.command("traverse")(traverse_command.traverse)
 
 
 def _version_callback(value: bool) -> None:

@@ -1,0 +1,218 @@
+"""``infogan evaluate``: a thin layer over ``infogan_cli.evaluate`` that loads the checkpoint, its
+test data and the reference classifier, and shows the results (a table on stderr, JSON on stdout)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import check_at_least, check_seed, ensure_writable_dir, stderr
+
+MAX_SAMPLES = 200_000
+MIN_CLASSIFIER_ACCURACY = 0.99  # below this, warn that sample accuracy is less reliable
+
+
+def evaluate(
+    checkpoint: Path = typer.Argument(..., help="A checkpoint written by infogan train (.safetensors)."),
+    data_root: Optional[Path] = typer.Option(None, help="Folder with the dataset; default: the one recorded in the checkpoint, else $INFOGAN_DATA_ROOT, else ~/.cache/infogan/data."),
+    json_output: bool = typer.Option(False, "--json", help="Print the results as one JSON object on stdout."),
+    out: Optional[Path] = typer.Option(None, help="Also write evaluation.json and confusion-matrix PNGs to this folder."),
+    n_samples: int = typer.Option(10_000, help="Images to generate, equal per value of c1 (1 to 200000)."),
+    classifier: Optional[Path] = typer.Option(None, help="Reference classifier (.safetensors); default: trained on first use and cached in $INFOGAN_CACHE_DIR/classifiers, else ~/.cache/infogan/classifiers."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
+    seed: int = typer.Option(0, help="Random seed (0..2^63-1) of the generated samples and sweeps."),
+) -> None:
+    """Score a checkpoint on its dataset's test split: code-to-label accuracy (Q head and samples),
+    continuous codes vs slant/thickness/width, Frechet distance and the categorical MI."""
+    from infogan_cli.errors import ConfigError
+    from infogan_cli.runtime import configure_backends, resolve_device
+
+    started = time.perf_counter()
+    check_at_least("--n-samples", n_samples, 1)
+    if n_samples > MAX_SAMPLES:
+        raise ConfigError(f"--n-samples must be <= {MAX_SAMPLES}, got {n_samples}")
+    check_seed(seed)
+    torch_device = resolve_device(device)
+    configure_backends(torch_device)
+    if out is not None:
+        ensure_writable_dir(out)
+    model, test_data, train_data = _load_inputs(checkpoint, data_root, torch_device)
+    reference = _reference_classifier(classifier, train_data, test_data, torch_device)
+    result = _run(model, test_data, train_data, reference, n_samples, seed)
+    document = result.to_json()
+    show_results(result, time.perf_counter() - started)
+    if out is not None:
+        _write_outputs(out, result, document)
+    if json_output:
+        sys.stdout.write(json.dumps(document) + "\n")
+        sys.stdout.flush()
+
+
+def _load_inputs(checkpoint: Path, data_root: Optional[Path], device):
+    from infogan_cli.data import load_dataset
+    from infogan_cli.infogan import InfoGAN
+
+    model = InfoGAN.load(checkpoint, device)
+    name = model.config.dataset
+    root = str(data_root) if data_root else model.config.data_root
+    with stderr.status(f"loading {name}"):
+        test_data = load_dataset(name, root, train=False)
+        train_data = load_dataset(name, root, train=True)
+    return model, test_data, train_data
+
+
+def _reference_classifier(path: Optional[Path], train_data, test_data, device):
+    """The classifier given with --classifier, else the cached one, else a newly trained one;
+    None for a dataset without labels (only label-free metrics then)."""
+    from infogan_cli.classifier import default_classifier_path, load_classifier, load_or_train_classifier
+
+    if path is not None:
+        reference = load_classifier(path, device)
+        reference.check_compatible(test_data)
+        if reference.dataset != test_data.name:
+            stderr.print(f"[yellow]warning:[/] {path} was trained on {reference.dataset}, not {test_data.name}")
+        return reference
+    if train_data.labels is None or test_data.labels is None:
+        stderr.print(f"[yellow]note:[/] {test_data.name} has no labels: only label-free metrics (pass --classifier for FID)")
+        return None
+    cache = default_classifier_path(test_data.name)
+    with _progress() as progress:
+        task = progress.add_task("reference classifier", total=None)
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            progress.update(task, description=stage, completed=done, total=total)
+
+        started = time.perf_counter()
+        reference, trained, warnings = load_or_train_classifier(train_data, test_data, device, cache, on_progress)
+    for warning in warnings:
+        stderr.print(f"[yellow]warning:[/] {warning}")
+    if reference.test_accuracy < MIN_CLASSIFIER_ACCURACY:
+        stderr.print(
+            f"[yellow]warning:[/] the reference classifier reaches only {reference.test_accuracy:.2%} on the test set; "
+            "sample accuracy and FID are less reliable"
+        )
+    if trained:
+        stderr.print(
+            f"trained the reference classifier in {time.perf_counter() - started:.0f} s: "
+            f"{reference.test_accuracy:.2%} on the {test_data.name} test set; cached in {cache}"
+        )
+    return reference
+
+
+def _run(model, test_data, train_data, reference, n_samples: int, seed: int):
+    from infogan_cli.evaluate import STAGES, evaluate_checkpoint
+
+    with _progress() as progress:
+        task = progress.add_task("evaluating", total=len(STAGES))
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            progress.update(task, description=stage, completed=done, total=total)
+
+        return evaluate_checkpoint(model, test_data, train_data, reference, n_samples, seed, on_progress)
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=stderr, transient=True,
+    )
+
+
+def _write_outputs(out: Path, result, document: dict) -> None:
+    from infogan_cli.checkpoint import atomic_write_bytes
+    from infogan_cli.evaluate import confusion_png
+
+    atomic_write_bytes(out / "evaluation.json", (json.dumps(document, indent=2) + "\n").encode())
+    written = [out / "evaluation.json"]
+    if result.q is not None:
+        order = sorted(range(result.q.contingency.shape[0]), key=lambda v: result.q.mapping.get(v, math.inf))
+        written.append(atomic_write_bytes(out / "confusion.png", confusion_png(
+            result.q.contingency[order], [f"c1={v}" for v in order], [str(j) for j in range(result.q.contingency.shape[1])],
+            "Q head on real test images: c1 (rows) x label",
+        )))
+    if result.sample is not None:
+        contingency = result.sample.contingency
+        written.append(atomic_write_bytes(out / "sample_confusion.png", confusion_png(
+            contingency, [f"c1={v}" for v in range(contingency.shape[0])], [str(j) for j in range(contingency.shape[1])],
+            "generated images: c1 (rows) x classifier label",
+        )))
+    stderr.print("wrote " + ", ".join(str(p) for p in written))
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+def show_results(result, seconds: float) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{result.checkpoint} ({result.dataset}, step {result.step})", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("notes", overflow="fold")
+    q = result.q
+    if q is None:
+        table.add_row("Q accuracy", "n/a", "needs a categorical code and test labels")
+    else:
+        table.add_row("Q accuracy", _pct(q.accuracy), f"argmax of c1 on {result.n_test} real test images, Hungarian mapping")
+        table.add_row("Q purity / NMI / ARI", f"{_pct(q.purity)} / {q.nmi:.3f} / {q.ari:.3f}", "")
+        table.add_row("mapping c1 -> label", "", " ".join(f"{v}->{label}" for v, label in sorted(q.mapping.items())))
+        table.add_row("per-class accuracy", "", " ".join(f"{label}:{_pct(a, 0)}" for label, a in q.per_class.items()))
+    sample = result.sample
+    if sample is None:
+        table.add_row("sample accuracy", "n/a", "needs a categorical code and a reference classifier")
+    else:
+        under_q = "n/a" if sample.accuracy is None else _pct(sample.accuracy)
+        table.add_row("sample accuracy", under_q, f"{result.n_samples} generated images, under the Q mapping")
+        table.add_row("  own best mapping", _pct(sample.best_accuracy), f"values cover {sample.digits_covered} distinct labels")
+        table.add_row("  purity per value", "", " ".join(
+            f"{v}:{_pct(p, 0)}" for v, p in sample.purity_per_value.items() if p is not None
+        ))
+    if result.classifier_accuracy is not None:
+        table.add_row("classifier accuracy", _pct(result.classifier_accuracy), "reference CNN on the real test set")
+    table.add_row("FID", _num(result.fid, 2), f"classifier features; floor (train vs test) {_num(result.fid_floor, 2)}")
+    for name, value in result.mi_categorical.items():
+        table.add_row(f"MI {name}", f"{value:.3f}", f"nats, H(c) - CE; ceiling ln K = {result.mi_ceiling[name]:.3f}")
+    stderr.print(table)
+    if result.continuous is not None:
+        stderr.print(_continuous_table(result.continuous))
+    stderr.print(f"[dim]evaluated in {seconds:.1f} s[/]")
+
+
+def _continuous_table(continuous):
+    """Codes x measures; the strongest correlation of each measure in bold, each code's best match
+    in the last column."""
+    from rich.table import Table
+
+    from infogan_cli.evaluate import MEASURES
+
+    sweep = f"{continuous.values[0]:g}..{continuous.values[-1]:g}"
+    table = Table(title=f"continuous codes: Spearman rho along a sweep {sweep}", title_justify="left")
+    table.add_column("code")
+    for measure in MEASURES:
+        table.add_column(measure, justify="right")
+    table.add_column("best match")
+    for name, row in continuous.spearman.items():
+        cells = []
+        for measure in MEASURES:
+            best = continuous.best[measure]
+            text = _num(row[measure], 2)
+            cells.append(f"[bold]{text}[/]" if best is not None and best[0] == name else text)
+        match = continuous.best_by_code[name]
+        table.add_row(name, *cells, "n/a" if match is None else f"{match[0]} ({match[1]:+.2f})")
+    return table
+
+
+def _pct(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"

@@ -1,0 +1,159 @@
+"""What a checkpoint holds, read from its safetensors header alone: no model is built and no
+tensor is loaded, so inspecting even a large or half-trusted file costs a few kilobytes of I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .checkpoint import parse_metadata, read_header
+from .config import LatentSpec, TrainConfig
+from .errors import CheckpointError
+
+# Bytes per element of each safetensors dtype.
+DTYPE_BYTES = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1,
+    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+    "I32": 4, "U32": 4, "F32": 4,
+    "I64": 8, "U64": 8, "F64": 8,
+}
+GROUPS = ("generator", "discriminator", "optimizer", "rng")
+# BatchNorm statistics live in the state dict but are not trained parameters.
+BUFFER_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
+DISCRIMINATOR_PARTS = ("trunk", "d_head", "q_head")
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    @property
+    def group(self) -> str:
+        """generator, discriminator, optimizer (optimizer_d.*, optimizer_g.*), rng, else other."""
+        prefix = self.name.split(".", 1)[0]
+        if prefix.startswith("optimizer"):
+            return "optimizer"
+        return prefix if prefix in GROUPS else "other"
+
+    @property
+    def elements(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def bytes(self) -> int:
+        return self.elements * DTYPE_BYTES.get(self.dtype, 0)
+
+    @property
+    def is_parameter(self) -> bool:
+        """A trained weight of G or D/Q (not a BatchNorm statistic, not optimizer or RNG state)."""
+        return self.group in ("generator", "discriminator") and not self.name.endswith(BUFFER_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class CheckpointSummary:
+    path: Path
+    format_version: int
+    file_bytes: int
+    config: TrainConfig
+    step: int
+    epoch: int
+    metrics: dict[str, Any]
+    tensors: list[TensorInfo]
+
+    def parameters(self) -> dict[str, int]:
+        """Trained parameter counts: G, D's trunk, D head and Q head, all of D, and the total."""
+        counts = {"generator": 0, **{f"discriminator.{part}": 0 for part in DISCRIMINATOR_PARTS}, "discriminator": 0}
+        for tensor in self.tensors:
+            if not tensor.is_parameter:
+                continue
+            counts[tensor.group] += tensor.elements
+            part = ".".join(tensor.name.split(".")[:2])
+            if part in counts and part != tensor.group:
+                counts[part] += tensor.elements
+        counts["total"] = counts["generator"] + counts["discriminator"]
+        return counts
+
+    def groups(self) -> dict[str, dict[str, int]]:
+        """Per group: number of tensors, elements and bytes. The four known groups always appear."""
+        totals = {group: {"tensors": 0, "elements": 0, "bytes": 0} for group in GROUPS}
+        for tensor in self.tensors:
+            entry = totals.setdefault(tensor.group, {"tensors": 0, "elements": 0, "bytes": 0})
+            entry["tensors"] += 1
+            entry["elements"] += tensor.elements
+            entry["bytes"] += tensor.bytes
+        return totals
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: what ``infogan inspect --json`` prints."""
+        return {
+            "checkpoint": str(self.path),
+            "format_version": self.format_version,
+            "file_bytes": self.file_bytes,
+            "step": self.step,
+            "epoch": self.epoch,
+            "config": self.config.to_dict(),
+            "latent": latent_summary(self.config),
+            "metrics": self.metrics,
+            "parameters": self.parameters(),
+            "groups": self.groups(),
+            "tensors": {t.name: {"shape": list(t.shape), "dtype": t.dtype} for t in self.tensors},
+        }
+
+
+def latent_summary(config: TrainConfig) -> dict[str, Any]:
+    """The noise size and, per code, its type, values or prior, and the entropy of its prior in
+    nats: the ceiling of a categorical code's MI (ln K), a reference level for a continuous one."""
+    spec: LatentSpec = config.latent
+    codes: list[dict[str, Any]] = []
+    for name, cardinality in zip(spec.categorical_names, spec.categorical):
+        codes.append({"name": name, "type": "categorical", "values": cardinality, "entropy_nats": math.log(cardinality)})
+    for name in spec.continuous_names:
+        codes.append(
+            {
+                "name": name,
+                "type": "continuous",
+                "prior": "Unif(-1, 1)" if spec.continuous_prior == "uniform" else "N(0, 1)",
+                "loss": config.continuous_loss,
+                "entropy_nats": spec.continuous_entropy(),
+            }
+        )
+    return {"noise_dim": spec.noise_dim, "codes": codes}
+
+
+def summarize_checkpoint(path: str | os.PathLike) -> CheckpointSummary:
+    """Parse a checkpoint's header and metadata; raises CheckpointError for anything else."""
+    path = Path(path)
+    metadata, shapes = read_header(path)
+    config, step, epoch, metrics, _optimizers = parse_metadata(path, metadata)
+    if not isinstance(metrics, dict):
+        raise CheckpointError(f"{path} has malformed metadata (metrics is not an object)")
+    tensors = [_tensor_info(path, name, shape, dtype) for name, (shape, dtype) in shapes.items()]
+    return CheckpointSummary(
+        path=path,
+        format_version=int(metadata["format_version"]),
+        file_bytes=path.stat().st_size,
+        config=config,
+        step=step,
+        epoch=epoch,
+        metrics=metrics,
+        tensors=sorted(tensors, key=_display_order),
+    )
+
+
+def _display_order(tensor: TensorInfo) -> tuple[int, list[str | int]]:
+    """Group by group, then by name with numbers compared as numbers (convs.2 before convs.10)."""
+    group = GROUPS.index(tensor.group) if tensor.group in GROUPS else len(GROUPS)
+    return group, [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", tensor.name)]
+
+
+def _tensor_info(path: Path, name: str, shape: list[Any], dtype: str) -> TensorInfo:
+    if not all(isinstance(size, int) and not isinstance(size, bool) and size >= 0 for size in shape):
+        raise CheckpointError(f"{path} has a malformed shape for tensor {name!r}: {shape!r}")
+    return TensorInfo(name, tuple(shape), dtype)

@@ -1,0 +1,256 @@
+"""`infogan inspect`, `infogan plot` and `infogan train --config FILE.toml`.
+
+Checkpoints come from a 2-step tiny training run on the `fake` set; metrics files are written by
+hand so every plotted value is known.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Optional
+
+import pytest
+from PIL import Image
+
+from infogan_cli.config import LatentSpec, ModelConfig, TrainConfig
+from infogan_cli.config_file import OptionSpec, read_options_file, spec_from_annotation
+from infogan_cli.errors import CheckpointError, ConfigError, InfoganError
+from infogan_cli.models import build_models
+from infogan_cli.plot import COLORS, PANEL_HEIGHT, PANEL_WIDTH, axis_range, plot_run, tick_label
+from infogan_cli.summary import summarize_checkpoint
+
+SPEC = LatentSpec(noise_dim=8, categorical=(10, 4), continuous=1)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """A 2-step run with conftest's tiny settings (two categorical codes), trained once."""
+    from infogan_cli.trainer import train
+
+    config = TrainConfig(
+        latent=SPEC, model=ModelConfig(width=4, hidden=16, q_hidden=8), dataset="fake",
+        max_steps=2, batch_size=16, log_every=1, device="cpu",
+    )
+    events = list(train(config, tmp_path_factory.mktemp("inspect") / "run"))
+    return events[-1].checkpoint
+
+
+# ----------------------------------------------------------------------------- inspect
+
+
+def test_inspect_json_reports_the_checkpoint(cli, checkpoint) -> None:
+    result = cli("inspect", str(checkpoint), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)  # exactly one JSON document, nothing else on stdout
+    assert report["step"] == 2 and report["epoch"] == 0 and report["format_version"] == 1
+    assert report["checkpoint"] == str(checkpoint)
+    assert report["config"]["latent"] == {"noise_dim": 8, "categorical": [10, 4], "continuous": 1, "continuous_prior": "uniform"}
+    assert report["config"]["dataset"] == "fake"
+    assert report["metrics"]["step"] == 2 and set(report["metrics"]["mi"]) == {"c1", "c2", "c3"}
+    codes = report["latent"]["codes"]
+    assert [(c["name"], c["type"]) for c in codes] == [("c1", "categorical"), ("c2", "categorical"), ("c3", "continuous")]
+    assert codes[0]["entropy_nats"] == pytest.approx(math.log(10)) and codes[2]["entropy_nats"] == pytest.approx(math.log(2))
+    assert report["tensors"]["generator.fc.0.weight"] == {"shape": [16, 8 + 10 + 4 + 1], "dtype": "F32"}
+    assert {"rng.train", "rng.cpu"} <= set(report["tensors"])
+    assert report["groups"]["optimizer"]["tensors"] > 0
+
+
+def test_summary_counts_parameters_without_batchnorm_buffers(checkpoint) -> None:
+    summary = summarize_checkpoint(checkpoint)
+    generator, discriminator = build_models(summary.config.latent, summary.config.model)
+    counts = summary.parameters()
+    assert counts["generator"] == sum(p.numel() for p in generator.parameters())
+    assert counts["discriminator"] == sum(p.numel() for p in discriminator.parameters())
+    assert counts["discriminator.q_head"] == sum(p.numel() for p in discriminator.q_head.parameters())
+    assert counts["total"] == counts["generator"] + counts["discriminator"]
+    assert summary.groups()["generator"]["tensors"] == len(generator.state_dict())  # buffers are tensors too
+
+
+def test_inspect_tables_name_every_module_tensor(cli, checkpoint) -> None:
+    result = cli("inspect", str(checkpoint))
+    assert result.returncode == 0, result.stderr
+    for text in ("step 2", "categorical", "Unif(-1, 1)", "generator.fc.0.weight", "discriminator.q_head", "optimizer_g.*"):
+        assert text in result.stdout
+
+
+def test_inspect_a_non_checkpoint_is_one_line(cli, tmp_path) -> None:
+    path = tmp_path / "notes.safetensors"
+    path.write_text("not a checkpoint at all")
+    result = cli("inspect", str(path), "--json")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
+    with pytest.raises(CheckpointError, match="does not exist"):
+        summarize_checkpoint(tmp_path / "missing.safetensors")
+
+
+# ----------------------------------------------------------------------------- plot
+
+
+def write_run(run_dir: Path, lines: list[str], continuous_loss: str = "gaussian") -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = TrainConfig(latent=LatentSpec(noise_dim=4, categorical=(10,), continuous=1), continuous_loss=continuous_loss)
+    (run_dir / "config.json").write_text(config.to_json())
+    (run_dir / "metrics.jsonl").write_text("".join(lines))
+    return run_dir
+
+
+def metric_line(step: int, loss_d: float, c2: Optional[float] = 0.3) -> str:
+    record = {
+        "step": step, "epoch": step / 100, "loss_d": loss_d, "loss_g": 2.0 - loss_d, "loss_mi": 0.5,
+        "loss_code": {"c1": 1.0, "c2": 0.2}, "mi": {"c1": math.log(10) - 1.0, "c2": c2}, "images_per_s": 500.0 + step,
+    }
+    return json.dumps(record) + "\n"
+
+
+def test_plot_writes_a_png_of_three_panels(cli, tmp_path) -> None:
+    run_dir = write_run(tmp_path / "run", [metric_line(50, 1.3), metric_line(100, 1.1), metric_line(150, 1.2)])
+    result = cli("plot", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(run_dir / "metrics.png")
+    with Image.open(run_dir / "metrics.png") as image:
+        assert image.format == "PNG" and image.size == (800, 3 * 250) == (PANEL_WIDTH, 3 * PANEL_HEIGHT)
+        top_panel = image.convert("RGB").crop((0, 0, PANEL_WIDTH, PANEL_HEIGHT))
+        colors = {color for _, color in top_panel.getcolors(maxcolors=1_000_000)}
+    assert tuple(int(COLORS[0][i : i + 2], 16) for i in (1, 3, 5)) in colors  # the D loss line
+
+
+def test_plot_out_and_codes_without_estimate(tmp_path) -> None:
+    # An mse-trained code has no MI estimate (None): it is left out, the plot still renders.
+    run_dir = write_run(tmp_path / "run", [metric_line(1, 1.0, c2=None), metric_line(2, 0.9, c2=None)], "mse")
+    out = plot_run(run_dir, tmp_path / "figures" / "m.png")
+    assert out == tmp_path / "figures" / "m.png" and out.stat().st_size > 0
+    assert not (run_dir / "metrics.png").exists()
+
+
+def test_plot_skips_a_half_written_last_line(tmp_path) -> None:
+    run_dir = write_run(tmp_path / "run", [metric_line(1, 1.0), metric_line(2, 0.9), '{"step": 3, "loss'])
+    assert plot_run(run_dir).exists()
+
+
+@pytest.mark.parametrize(
+    "lines,message",
+    [
+        (None, "no metrics file"),
+        ([], "has no metric lines"),
+        (["\n", "  \n"], "has no metric lines"),
+        (["{oops\n", metric_line(2, 0.9)], "metrics.jsonl:1 is not a JSON line"),
+        (['{"loss_d": 1.0}\n'], "metrics.jsonl:1 has no step number"),
+        (['[1, 2]\n'], "metrics.jsonl:1 has no step number"),
+    ],
+)
+def test_plot_errors(tmp_path, lines, message) -> None:
+    run_dir = write_run(tmp_path / "run", lines or [])
+    if lines is None:
+        (run_dir / "metrics.jsonl").unlink()
+    with pytest.raises(InfoganError, match=message):
+        plot_run(run_dir)
+    assert not (run_dir / "metrics.png").exists()
+
+
+def test_plot_cli_errors_are_one_line(cli, tmp_path) -> None:
+    result = cli("plot", str(tmp_path / "nowhere"))
+    assert result.returncode == 2
+    assert result.stderr == f"error: run folder {tmp_path / 'nowhere'} does not exist\n"
+
+
+def test_axis_ranges_end_on_ticks() -> None:
+    assert axis_range(0.0, 1.0) == (0.0, 1.0, [0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0])
+    assert axis_range(1, 2, whole=True) == (1, 2, [1, 2])
+    low, high, ticks = axis_range(37.0, 1234.0)
+    assert (low, high, ticks[1] - ticks[0]) == (0.0, 1250.0, 250.0)
+    assert axis_range(3.0, 3.0)[:2] == (2.6, 3.4000000000000004)  # a flat line gets +-10%
+    assert [tick_label(t, 0.25) for t in (0.0, 0.25, 1.5)] == ["0", "0.25", "1.50"]
+    assert tick_label(12000.0, 2000.0) == "12,000"
+
+
+# ----------------------------------------------------------------------------- train --config
+
+
+@pytest.mark.slow
+def test_config_file_values_apply_and_flags_win(cli, tmp_path) -> None:
+    config_file = tmp_path / "run.toml"
+    config_file.write_text(
+        'dataset = "fake"\n'
+        "batch_size = 32        # the command line says 16\n"
+        "seed = 7               # the command line says 0, the default, explicitly\n"
+        "noise-dim = 8          # dashes work too\n"
+        "categorical = [3, 4]\n"
+        "lambda_cat = 2         # an integer where a float is expected\n"
+        "log_every = 1\n"
+        'device = "cpu"\n'
+    )
+    run_dir = tmp_path / "run"
+    result = cli("train", "--config", str(config_file), "--width", "4", "--max-steps", "2", "--batch-size", "16", "--seed", "0", "--out", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["dataset"] == "fake" and config["model"]["width"] == 4 and config["max_steps"] == 2
+    assert config["batch_size"] == 16 and config["seed"] == 0  # flags win over the file
+    assert config["latent"]["noise_dim"] == 8 and config["latent"]["categorical"] == [3, 4]
+    assert config["lambda_cat"] == 2.0 and config["log_every"] == 1
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 2
+    assert (run_dir / "metrics.png").exists() and f"metrics plot: {run_dir / 'metrics.png'}" in result.stderr
+
+
+def test_config_file_unknown_key_is_one_line(cli, tmp_path) -> None:
+    config_file = tmp_path / "run.toml"
+    config_file.write_text("lr = 0.1\n")
+    result = cli("train", "--config", str(config_file), "--dataset", "fake", "--out", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {config_file}: unknown key 'lr'\n") and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+SPECS = {
+    "epochs": OptionSpec(int, minimum=1),
+    "lambda_cat": OptionSpec(float, minimum=0),
+    "categorical": OptionSpec(int, multiple=True),
+    "mi_updates_trunk": OptionSpec(bool),
+    "data_root": OptionSpec(Path),
+}
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ('epochs = "5"', "epochs must be an integer, got '5'"),
+        ("epochs = 2.0", "epochs must be an integer, got 2.0"),
+        ("epochs = true", "epochs must be an integer, got True"),
+        ("epochs = 0", "epochs must be >= 1, got 0"),
+        ("lambda_cat = -1", "lambda_cat must be >= 0"),
+        ("lambda_cat = nan", "lambda_cat must be a finite number"),
+        ("categorical = 10", "categorical must be a list"),
+        ('categorical = [10, "a"]', "categorical[1] must be an integer"),
+        ("mi_updates_trunk = 1", "mi_updates_trunk must be true or false"),
+        ("data_root = 3", "data_root must be a path string"),
+        ("epochs = 1\nEpochs = 2", "unknown key 'Epochs'"),
+        ("epochs = 1\n'epochs' = 2", "not valid TOML"),
+        ("lambda-cat = 1\nlambda_cat = 2", "'lambda_cat' is given twice"),
+        ("[train]\nepochs = 1", "unknown key 'train'"),
+    ],
+)
+def test_config_file_rejects_bad_keys_and_types(tmp_path, text, message) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        read_options_file(path, SPECS)
+
+
+def test_config_file_converts_values(tmp_path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('epochs = 3\nlambda-cat = 1\ncategorical = [10, 4]\nmi_updates_trunk = false\ndata_root = "d"\n')
+    assert read_options_file(path, SPECS) == {
+        "epochs": 3, "lambda_cat": 1.0, "categorical": [10, 4], "mi_updates_trunk": False, "data_root": Path("d"),
+    }
+    with pytest.raises(ConfigError, match="does not exist"):
+        read_options_file(tmp_path / "missing.toml", SPECS)
+
+
+def test_option_specs_from_annotations() -> None:
+    assert spec_from_annotation(Optional[list[int]]) == OptionSpec(int, multiple=True)
+    assert spec_from_annotation(Optional[Path]) == OptionSpec(Path)
+    assert spec_from_annotation(float | None, minimum=0) == OptionSpec(float, minimum=0)
+    assert spec_from_annotation(bool) == OptionSpec(bool)
