@@ -329,6 +329,6 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
     image = render_panels(build_panels(records, read_run_config(run_dir)))
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    from .checkpoint import atomic_write_bytes  # imports torch: only once there is a plot to write
+    from .files import atomic_write_bytes
 
     return atomic_write_bytes(out_path, buffer.getvalue())

@@ -21,13 +21,13 @@ from typing import Any
 import torch
 
 from .checkpoint import (
-    atomic_write_bytes,
     latest_intact_checkpoint,
     load_module_state,
     load_optimizer_state,
     prune_checkpoints,
-    serialize_checkpoint,
+    save_checkpoint,
 )
+from .files import atomic_link, atomic_write_bytes
 from .config import TrainConfig
 from .data import ImageDataset, load_dataset, to_unit_range
 from .errors import CheckpointError, DataError, TrainingDiverged
@@ -113,6 +113,7 @@ class Trainer:
         total = config.epochs * self.steps_per_epoch
         self.total_steps = min(total, config.max_steps) if config.max_steps else total
         self.step = 0
+        self.saved_step = -1  # the step of the newest checkpoint written by this process
         # Per-step losses stay on the device until a log or checkpoint reads them (no per-step sync).
         self._pending: list[tuple[int, torch.Tensor]] = []
         self._interval_start = time.perf_counter()
@@ -237,11 +238,15 @@ class Trainer:
         return save_grid(images, columns, path)
 
     def save(self, metrics: dict[str, Any], step_file: bool) -> Path:
-        data = serialize_checkpoint(**self.state_parts(metrics))
-        if step_file:
-            atomic_write_bytes(self.out_dir / "checkpoints" / f"step-{self.step:06d}.safetensors", data)
-            prune_checkpoints(self.out_dir, self.config.keep)
-        return atomic_write_bytes(self.out_dir / "last.safetensors", data)
+        self.saved_step = self.step
+        last = self.out_dir / "last.safetensors"
+        if not step_file:
+            return save_checkpoint(last, **self.state_parts(metrics))
+        # Write once; last.safetensors becomes a hard link to the newest step checkpoint.
+        step_path = save_checkpoint(self.out_dir / "checkpoints" / f"step-{self.step:06d}.safetensors", **self.state_parts(metrics))
+        atomic_link(step_path, last)
+        prune_checkpoints(self.out_dir, self.config.keep)
+        return last
 
     def append_metrics(self, metrics: dict[str, Any]) -> None:
         with (self.out_dir / "metrics.jsonl").open("a") as handle:
@@ -366,5 +371,6 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, should_stop: Callab
     if not interrupted:
         if trainer.step % spe != 0:
             trainer.write_samples(trainer.out_dir / "samples" / f"step-{trainer.step:06d}.png")
-        last_path = trainer.save(last_metrics, step_file=trainer.step % config.checkpoint_every != 0)
+        if trainer.saved_step != trainer.step:
+            last_path = trainer.save(last_metrics, step_file=True)
     yield TrainFinished(trainer.step, trainer.step // spe, time.perf_counter() - started, last_path, interrupted)

@@ -136,20 +136,14 @@ def test_disk_full_during_checkpoint_keeps_previous(tmp_path, monkeypatch):
     generator, discriminator = build_models(config.latent, config.model)
     path = tmp_path / "last.safetensors"
     save_checkpoint(path, config=config, generator=generator, discriminator=discriminator, step=1, epoch=0)
-    real_fdopen = os.fdopen
+    import safetensors.torch
 
-    class FullDisk(io.RawIOBase):
-        def __init__(self, handle):
-            self.handle = handle
+    def fill_disk(tensors, filename, metadata=None):
+        with open(filename, "wb") as handle:
+            handle.write(b"\0" * 1000)  # part of the file made it before the disk filled
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-        def write(self, data):
-            self.handle.write(data[: len(data) // 2])
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-        def close(self):
-            self.handle.close()
-
-    monkeypatch.setattr(checkpoint_module.os, "fdopen", lambda fd, mode: FullDisk(real_fdopen(fd, mode)))
+    monkeypatch.setattr(safetensors.torch, "save_file", fill_disk)
     with pytest.raises(OSError, match="No space left"):
         save_checkpoint(path, config=config, generator=generator, discriminator=discriminator, step=2, epoch=0)
     monkeypatch.undo()
@@ -262,12 +256,25 @@ def test_absurd_metadata_is_refused_before_allocating(tmp_path, good_checkpoint,
 
 
 def test_resume_falls_back_to_newest_intact_checkpoint(tmp_path):
-    list(train(tiny_config(max_steps=6, checkpoint_every=3), tmp_path))
+    list(train(tiny_config(max_steps=7, checkpoint_every=3), tmp_path))
     last = tmp_path / "last.safetensors"
-    last.write_bytes(last.read_bytes()[:1000])  # corrupted
+    assert last.samefile(tmp_path / "checkpoints" / "step-000007.safetensors")  # written once, linked
+    broken = last.read_bytes()[:1000]
+    last.unlink()
+    last.write_bytes(broken)  # last.safetensors alone is damaged
     events = list(train(tiny_config(max_steps=8, checkpoint_every=3), tmp_path, resume=True))
-    assert events[0].start_step == 6  # from checkpoints/step-000006.safetensors
+    assert events[0].start_step == 7  # from checkpoints/step-000007.safetensors
     assert any("skipped" in w and "last.safetensors" in w for w in events[0].warnings)
+    assert events[-1].step == 8
+
+
+def test_resume_skips_every_damaged_checkpoint(tmp_path):
+    list(train(tiny_config(max_steps=7, checkpoint_every=3), tmp_path))
+    newest = tmp_path / "checkpoints" / "step-000007.safetensors"
+    newest.write_bytes(newest.read_bytes()[:1000])  # in place: the hard-linked last is damaged too
+    events = list(train(tiny_config(max_steps=8, checkpoint_every=3), tmp_path, resume=True))
+    assert events[0].start_step == 6
+    assert len(events[0].warnings) == 2
     assert events[-1].step == 8
 
 

@@ -71,7 +71,7 @@ def render_files(model: InfoGAN, traversals: list[Traversal], out_dir: Path, gif
 
 
 def write_files(files: dict[Path, bytes]) -> None:
-    from infogan_cli.checkpoint import atomic_write_bytes
+    from infogan_cli.files import atomic_write_bytes
 
     for path, data in files.items():
         atomic_write_bytes(path, data)
