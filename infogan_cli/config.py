@@ -133,6 +133,9 @@ class TrainConfig:
     log_every: int = 50
     checkpoint_every: int = 500
     keep: int = 3
+    image_size: int | None = None  # None: the dataset's own (folders: 64)
+    channels: int | None = None  # None: the dataset's own (folders: 3)
+    workers: int = 2  # DataLoader workers for image folders
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, 1, 1_000_000)
@@ -160,6 +163,11 @@ class TrainConfig:
         _check_int("log_every", self.log_every, 1, 10**9)
         _check_int("checkpoint_every", self.checkpoint_every, 1, 10**9)
         _check_int("keep", self.keep, 1, 10**6)
+        _check_int("workers", self.workers, 0, 256)
+        if self.image_size is not None and self.image_size not in IMAGE_SIZES:
+            raise ConfigError(f"image size {self.image_size} is not supported", hint=f"use one of: {', '.join(map(str, IMAGE_SIZES))}")
+        if self.channels is not None and self.channels not in (1, 3):
+            raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -19,6 +19,7 @@ from .errors import DataError
 
 DATA_ROOT_ENV = "INFOGAN_DATA_ROOT"
 DEFAULT_DATA_ROOT = Path.home() / ".cache" / "infogan" / "data"
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 IDX_DTYPES = {0x08: np.uint8}  # image and label files of MNIST-like sets are unsigned bytes
 MAX_IDX_ELEMENTS = 2**31  # bound what a header may ask us to read
 FAKE_SIZE = 1024
@@ -60,26 +61,62 @@ def resolve_data_root(data_root: str | os.PathLike | None) -> Path:
     return DEFAULT_DATA_ROOT
 
 
-def load_dataset(name: str, data_root: str | os.PathLike | None = None, train: bool = True) -> ImageDataset:
-    """Load a dataset by name: 'mnist', 'fashion-mnist', 'idx:DIR' or 'fake'."""
+def load_dataset(
+    name: str,
+    data_root: str | os.PathLike | None = None,
+    train: bool = True,
+    image_size: int | None = None,
+    channels: int | None = None,
+):
+    """Load a dataset by name: mnist, fashion-mnist, cifar10, svhn, idx:DIR, folder:DIR or fake.
+
+    In-memory sets come back as an ``ImageDataset`` (resized / converted when ``image_size`` or
+    ``channels`` differ from the set's own); ``folder:DIR`` as a lazily decoded ``ImageFolder``.
+    """
     split = "train" if train else "test"
+    if name.startswith("folder:"):
+        from .folder import ImageFolder
+
+        return ImageFolder(Path(name[7:]).expanduser(), image_size or 64, channels or 3)
     if name == "fake":
-        return fake_dataset(FAKE_SIZE if train else FAKE_SIZE // 4, seed=0 if train else 1)
-    if name.startswith("idx:"):
+        dataset = fake_dataset(FAKE_SIZE if train else FAKE_SIZE // 4, seed=0 if train else 1)
+    elif name.startswith("idx:"):
         directory = Path(name[4:]).expanduser()
         if not directory.is_dir():
             raise DataError(f"IDX folder {directory} does not exist", hint="pass --dataset idx:DIR with a folder of IDX files")
-        return read_idx_pair(directory, split, name)
-    if name in ("mnist", "fashion-mnist"):
-        return _load_torchvision(name, resolve_data_root(data_root), train)
-    raise DataError(f"unknown dataset {name!r}", hint="use mnist, fashion-mnist, idx:DIR or fake")
+        dataset = read_idx_pair(directory, split, name)
+    elif name in ("mnist", "fashion-mnist"):
+        dataset = _load_idx_set(name, resolve_data_root(data_root), train)
+    elif name in ("cifar10", "svhn"):
+        dataset = _load_rgb_set(name, resolve_data_root(data_root), train)
+    else:
+        raise DataError(f"unknown dataset {name!r}", hint="use mnist, fashion-mnist, cifar10, svhn, idx:DIR, folder:DIR or fake")
+    return adapt(dataset, image_size, channels)
 
 
-def _load_torchvision(name: str, root: Path, train: bool) -> ImageDataset:
+def adapt(dataset: ImageDataset, image_size: int | None, channels: int | None) -> ImageDataset:
+    """Resize (bilinear, antialiased) and convert grey <-> RGB once, at load time."""
+    images = dataset.images
+    if channels and channels != images.shape[1]:
+        if channels == 3:
+            images = images.repeat(1, 3, 1, 1)
+        else:  # ITU-R 601 luma, as PIL's convert("L")
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            images = (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    if image_size and image_size != images.shape[-1]:
+        resized = torch.nn.functional.interpolate(images.float(), size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
+        images = resized.round().clamp(0, 255).to(torch.uint8)
+    return ImageDataset(images.contiguous(), dataset.labels, dataset.name)
+
+
+def _load_idx_set(name: str, root: Path, train: bool) -> ImageDataset:
     """Read an existing copy (torchvision layout or bare IDX files), else download it."""
     folder = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}[name]
     split = "train" if train else "test"
-    for candidate in (root / folder / "raw", root):
+    candidates = [root / folder / "raw", root]
+    if name == "fashion-mnist":
+        candidates.append(DEBIAN_FASHION_MNIST)  # apt-get install dataset-fashion-mnist
+    for candidate in candidates:
         if candidate.is_dir() and _find_idx(candidate, split, "images") is not None:
             return read_idx_pair(candidate, split, name)
     if root.exists() and not root.is_dir():
@@ -95,6 +132,27 @@ def _load_torchvision(name: str, root: Path, train: bool) -> ImageDataset:
             hint=f"put the IDX files in {root / folder / 'raw'} or point --data-root / ${DATA_ROOT_ENV} at a copy",
         ) from None
     return ImageDataset(dataset.data.unsqueeze(1).contiguous(), dataset.targets.long(), name)
+
+
+def _load_rgb_set(name: str, root: Path, train: bool) -> ImageDataset:
+    """CIFAR-10 or SVHN through torchvision (downloaded into ``root`` when missing)."""
+    from torchvision import datasets
+
+    try:
+        if name == "cifar10":
+            dataset = datasets.CIFAR10(root=str(root), train=train, download=True)
+            images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2)  # (N, 32, 32, 3) -> (N, 3, 32, 32)
+            labels = torch.tensor(dataset.targets)
+        else:
+            dataset = datasets.SVHN(root=str(root), split="train" if train else "test", download=True)
+            images = torch.from_numpy(dataset.data)  # already (N, 3, 32, 32)
+            labels = torch.from_numpy(dataset.labels).long()
+    except (RuntimeError, OSError) as exc:
+        raise DataError(
+            f"{name} not found under {root} and the download failed ({_first_line(exc)})",
+            hint=f"point --data-root / ${DATA_ROOT_ENV} at a folder holding torchvision's {name} files",
+        ) from None
+    return ImageDataset(images.contiguous(), labels.long(), name)
 
 
 def _first_line(exc: BaseException) -> str:

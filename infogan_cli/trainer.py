@@ -28,9 +28,10 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .files import atomic_link, atomic_write_bytes
-from .config import TrainConfig
+from .config import IMAGE_SIZES, TrainConfig
 from .data import ImageDataset, load_dataset, to_unit_range
 from .errors import CheckpointError, DataError, TrainingDiverged
+from .folder import folder_batches
 from .latent import fixed_noise_grid, generator_input, sample_latent
 from .losses import adversarial_loss, mutual_information_estimates, mutual_information_loss
 from .models import Discriminator, Generator, build_models
@@ -95,11 +96,12 @@ Event = TrainStarted | StepLogged | EpochFinished | CheckpointSaved | TrainFinis
 class Trainer:
     """Holds models, optimizers, data and RNG of one run; ``run()`` drives it."""
 
-    def __init__(self, config: TrainConfig, out_dir: Path, data: ImageDataset, device: torch.device) -> None:
+    def __init__(self, config: TrainConfig, out_dir: Path, data, device: torch.device) -> None:
         self.config = config
         self.out_dir = out_dir
         self.device = device
-        self.data = data.to(device)
+        # In-memory sets live on the training device; image folders are decoded by workers.
+        self.data = data.to(device) if isinstance(data, ImageDataset) else data
         self.generator, self.discriminator = (m.to(device) for m in build_models(config.latent, config.model))
         adam = dict(betas=(config.beta1, config.beta2), foreach=True)
         self.optimizer_d = torch.optim.Adam(
@@ -150,7 +152,18 @@ class Trainer:
     def epoch_order(self, epoch: int) -> torch.Tensor:
         """The sample order of an epoch, a function of (seed, epoch) so resume can rebuild it."""
         generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
-        return torch.randperm(len(self.data), generator=generator).to(self.device)
+        return torch.randperm(len(self.data), generator=generator)
+
+    def batches(self, epoch: int, start_batch: int) -> Iterator[torch.Tensor]:
+        """uint8 batches (B, C, H, W) on the device for one epoch, from batch ``start_batch`` on."""
+        order = self.epoch_order(epoch)
+        size = self.config.batch_size
+        if isinstance(self.data, ImageDataset):
+            order = order.to(self.device)
+            for start in range(start_batch * size, self.steps_per_epoch * size, size):
+                yield self.data.images[order[start : start + size]]
+        else:
+            yield from folder_batches(self.data, order, size, start_batch, self.config.workers, self.device)
 
     # --- one step
 
@@ -299,9 +312,13 @@ def prepare(config: TrainConfig, out_dir: Path, resume: bool) -> tuple[Trainer, 
         )
     device = resolve_device(config.device)
     configure_backends(device)
-    data = load_dataset(config.dataset, config.data_root, train=True)
+    data = load_dataset(config.dataset, config.data_root, train=True, image_size=config.image_size, channels=config.channels)
+    if getattr(data, "skipped", None):
+        warnings.append(f"skipped {len(data.skipped)} unreadable image file(s), e.g. {data.skipped[0]}")
     if len(data) < config.batch_size:
         raise DataError(f"dataset has {len(data)} images, fewer than one batch of {config.batch_size}", hint="lower --batch-size")
+    if data.image_size not in IMAGE_SIZES:
+        raise DataError(f"{config.dataset} has {data.image_size}px images", hint=f"pass --image-size with one of {IMAGE_SIZES} to resize them")
     config = dataclasses.replace(
         config, model=dataclasses.replace(config.model, image_size=data.image_size, channels=data.channels)
     )
@@ -343,12 +360,10 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, should_stop: Callab
     spe = trainer.steps_per_epoch
     while trainer.step < trainer.total_steps:
         epoch, position = divmod(trainer.step, spe)
-        order = trainer.epoch_order(epoch)
-        for batch_start in range(position * config.batch_size, spe * config.batch_size, config.batch_size):
+        for batch in trainer.batches(epoch, position):
             if trainer.step >= trainer.total_steps:
                 break
-            indices = order[batch_start : batch_start + config.batch_size]
-            real = to_unit_range(trainer.data.images[indices])  # (B, C, H, W) in [-1, 1]
+            real = to_unit_range(batch)  # (B, C, H, W) in [-1, 1]
             trainer.record(trainer.train_step(real), real.shape[0])
             stop = should_stop()
             checkpoint_due = trainer.step % config.checkpoint_every == 0 or stop

@@ -18,7 +18,7 @@ SIGNAL_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 def train(
     ctx: typer.Context,
     config_file: Optional[Path] = typer.Option(None, "--config", help="A TOML file of these options (keys as option names: lr_d = 2e-4, categorical = [10]); flags given on the command line win."),
-    dataset: str = typer.Option("mnist", help="mnist, fashion-mnist, idx:DIR (a folder of IDX files) or fake."),
+    dataset: str = typer.Option("mnist", help="mnist, fashion-mnist, cifar10, svhn, idx:DIR (IDX files), folder:DIR (PNG/JPEG, recursive) or fake."),
     data_root: Optional[Path] = typer.Option(None, help="Folder with the dataset (default: $INFOGAN_DATA_ROOT, else ~/.cache/infogan/data; downloaded if missing)."),
     preset: str = typer.Option("default", help="Starting settings: default, paper or tutorial; flags override them."),
     epochs: Optional[int] = typer.Option(None, min=1, help="Passes over the training set (default 5)."),
@@ -36,6 +36,9 @@ def train(
     mi_updates_trunk: Optional[bool] = typer.Option(None, "--mi-updates-trunk/--no-mi-updates-trunk", help="Let the MI loss also train D's shared trunk (the paper's code does)."),
     architecture: Optional[str] = typer.Option(None, help="paper or tutorial network shapes."),
     width: Optional[int] = typer.Option(None, min=1, help="Channels of the first conv layer (default 64)."),
+    image_size: Optional[int] = typer.Option(None, help="Train at 28, 32 or 64 px (default: the dataset's size; folders 64)."),
+    channels: Optional[int] = typer.Option(None, help="1 (grey) or 3 (RGB) (default: the dataset's; folders 3)."),
+    workers: Optional[int] = typer.Option(None, min=0, help="DataLoader worker processes for folder datasets (default 2)."),
     seed: int = typer.Option(0, min=0, help="Random seed; recorded in the run."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
     out: Optional[Path] = typer.Option(None, help="Run folder (default runs/<timestamp>)."),
@@ -75,6 +78,9 @@ def train(
         log_every=log_every,
         checkpoint_every=checkpoint_every,
         keep=keep,
+        image_size=image_size,
+        channels=channels,
+        workers=workers,
         latent=dict(
             noise_dim=noise_dim,
             categorical=tuple(categorical) if categorical else None,
