@@ -136,6 +136,7 @@ class TrainConfig:
     image_size: int | None = None  # None: the dataset's own (folders: 64)
     channels: int | None = None  # None: the dataset's own (folders: 3)
     workers: int = 2  # DataLoader workers for image folders
+    sync_bn: bool = False  # under torchrun: batch-norm statistics over the global batch (CUDA)
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, 1, 1_000_000)

@@ -12,7 +12,7 @@ per doubling of the image size (DCGAN-style):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -29,9 +29,9 @@ def base_size(image_size: int) -> int:
     return image_size // 2 ** sampling_stages(image_size)
 
 
-@dataclass
-class QOutput:
-    """The Q head's prediction of the codes from an image."""
+class QOutput(NamedTuple):
+    """The Q head's prediction of the codes from an image. A NamedTuple so that DDP finds the
+    tensors in forward()'s output (it does not look inside dataclasses)."""
 
     categorical_logits: list[torch.Tensor]  # each (B, K_i)
     continuous_mean: torch.Tensor  # (B, n_continuous)

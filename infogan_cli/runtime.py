@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import torch
 
@@ -48,3 +49,49 @@ def make_generator(seed: int, device: torch.device) -> torch.Generator:
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
     return generator
+
+
+# ----------------------------------------------------------------------------- torchrun / DDP
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    """Where this process sits in a torchrun job (a single process is rank 0 of 1)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def distributed_context() -> DistributedContext:
+    """Read torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK)."""
+    try:
+        return DistributedContext(
+            int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+        )
+    except ValueError:
+        raise ConfigError("RANK, WORLD_SIZE and LOCAL_RANK must be integers (as torchrun sets them)") from None
+
+
+def init_distributed(context: DistributedContext, device_name: str) -> torch.device:
+    """Join the process group (NCCL on CUDA, gloo on CPU) and pick this rank's device."""
+    import torch.distributed as dist
+
+    if device_name in ("auto", "cuda") and torch.cuda.is_available():
+        device = torch.device("cuda", context.local_rank)
+        torch.cuda.set_device(device)
+    else:
+        device = resolve_device(device_name)
+        if device.type == "mps":
+            raise ConfigError("distributed training runs on CUDA or CPU, not MPS", hint="use --device cpu or cuda")
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return device

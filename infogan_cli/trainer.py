@@ -30,15 +30,16 @@ from .checkpoint import (
 from .files import atomic_link, atomic_write_bytes
 from .config import IMAGE_SIZES, TrainConfig
 from .data import ImageDataset, load_dataset, to_unit_range
-from .errors import CheckpointError, DataError, TrainingDiverged
+from .errors import CheckpointError, ConfigError, DataError, TrainingDiverged
 from .folder import folder_batches
 from .latent import fixed_noise_grid, generator_input, sample_latent
 from .losses import adversarial_loss, mutual_information_estimates, mutual_information_loss
 from .models import Discriminator, Generator, build_models
 from .render import save_grid
-from .runtime import configure_backends, make_generator, resolve_device
+from .runtime import DistributedContext, configure_backends, distributed_context, init_distributed, make_generator, resolve_device
 
 SAMPLE_ROWS = 10
+_RANK_SEED_STRIDE = 1_000_000_007  # keeps the latent streams of different ranks apart
 METRIC_NAMES = ("loss_d", "loss_g", "loss_mi")
 
 
@@ -96,13 +97,24 @@ Event = TrainStarted | StepLogged | EpochFinished | CheckpointSaved | TrainFinis
 class Trainer:
     """Holds models, optimizers, data and RNG of one run; ``run()`` drives it."""
 
-    def __init__(self, config: TrainConfig, out_dir: Path, data, device: torch.device) -> None:
+    def __init__(
+        self, config: TrainConfig, out_dir: Path, data, device: torch.device, dist: DistributedContext = DistributedContext()
+    ) -> None:
         self.config = config
         self.out_dir = out_dir
         self.device = device
+        self.dist = dist
         # In-memory sets live on the training device; image folders are decoded by workers.
         self.data = data.to(device) if isinstance(data, ImageDataset) else data
-        self.generator, self.discriminator = (m.to(device) for m in build_models(config.latent, config.model))
+        generator, discriminator = build_models(config.latent, config.model)
+        if config.sync_bn:
+            generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(generator)
+            discriminator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(discriminator)
+        # The plain modules own the weights and are what checkpoints save; under torchrun the
+        # steps run through DDP wrappers of them (g_model, d_model).
+        self.generator, self.discriminator = generator.to(device), discriminator.to(device)
+        self.g_model: torch.nn.Module = self.generator
+        self.d_model: torch.nn.Module = self.discriminator
         adam = dict(betas=(config.beta1, config.beta2), foreach=True)
         self.optimizer_d = torch.optim.Adam(
             [*self.discriminator.trunk.parameters(), *self.discriminator.d_head.parameters()], lr=config.lr_d, **adam
@@ -110,8 +122,9 @@ class Trainer:
         self.optimizer_g = torch.optim.Adam(
             [*self.generator.parameters(), *self.discriminator.q_head.parameters()], lr=config.lr_g, **adam
         )
-        self.rng = make_generator(config.seed, device)
-        self.steps_per_epoch = max(1, len(self.data) // config.batch_size)
+        self.rng = make_generator(config.seed + _RANK_SEED_STRIDE * dist.rank, device)  # latents differ per rank
+        # Each rank takes every world_size-th sample of the epoch order: distinct shards.
+        self.steps_per_epoch = max(1, len(self.data) // dist.world_size // config.batch_size)
         total = config.epochs * self.steps_per_epoch
         self.total_steps = min(total, config.max_steps) if config.max_steps else total
         self.step = 0
@@ -146,6 +159,18 @@ class Trainer:
         except (KeyError, RuntimeError):
             raise CheckpointError(f"{checkpoint.path} has no usable RNG state to resume from") from None
         self.step = checkpoint.step
+        if self.dist.rank > 0:  # the file holds rank 0's stream; other ranks branch off it
+            self.rng.manual_seed(self.config.seed + _RANK_SEED_STRIDE * self.dist.rank + self.step)
+
+    def wrap_distributed(self) -> None:
+        """Wrap both networks in DistributedDataParallel (after any restore: DDP broadcasts rank
+        0's weights at construction). The D step leaves the Q head unused, hence
+        find_unused_parameters for the discriminator."""
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        self.g_model = DDP(self.generator, device_ids=ids)
+        self.d_model = DDP(self.discriminator, device_ids=ids, find_unused_parameters=True)
 
     # --- data
 
@@ -156,7 +181,7 @@ class Trainer:
 
     def batches(self, epoch: int, start_batch: int) -> Iterator[torch.Tensor]:
         """uint8 batches (B, C, H, W) on the device for one epoch, from batch ``start_batch`` on."""
-        order = self.epoch_order(epoch)
+        order = self.epoch_order(epoch)[self.dist.rank :: self.dist.world_size]
         size = self.config.batch_size
         if isinstance(self.data, ImageDataset):
             order = order.to(self.device)
@@ -171,40 +196,50 @@ class Trainer:
         """One D update and one G+Q update; returns the losses as a device tensor (no sync)."""
         config, spec = self.config, self.config.latent
         latent = sample_latent(spec, real.shape[0], self.rng)
-        fake = self.generator(generator_input(spec, latent))  # (B, C, H, W)
+        fake = self.g_model(generator_input(spec, latent))  # (B, C, H, W)
 
+        # D step. Every discriminator pass goes through forward() and is followed by its own
+        # backward, as DDP requires; the gradients of the real and fake halves add up.
         self.optimizer_d.zero_grad(set_to_none=True)
-        real_features = self.discriminator.features(real)
-        fake_features = self.discriminator.features(fake.detach())
-        loss_d = adversarial_loss(self.discriminator.discriminate(real_features), True) + adversarial_loss(
-            self.discriminator.discriminate(fake_features), False
-        )
+        real_logits, _ = self.d_model(real)
+        loss_real = adversarial_loss(real_logits, True)
+        loss_real.backward()
+        fake_logits, fake_codes = self.d_model(fake.detach())
+        loss_fake = adversarial_loss(fake_logits, False)
         if config.mi_updates_trunk:
             # The paper's code adds the MI term to the D loss too, so the trunk learns code features.
-            mi_d, _ = mutual_information_loss(
-                self.discriminator.predict_codes(fake_features), latent, config.lambda_cat, config.lambda_cont, config.continuous_loss
-            )
-            (loss_d + mi_d).backward()
+            mi_d, _ = mutual_information_loss(fake_codes, latent, config.lambda_cat, config.lambda_cont, config.continuous_loss)
+            (loss_fake + mi_d).backward()
         else:
-            loss_d.backward()
+            loss_fake.backward()
         self.optimizer_d.step()
+        loss_d = loss_real.detach() + loss_fake.detach()
 
+        # G+Q step on the same fakes, through the updated discriminator.
         self.optimizer_g.zero_grad(set_to_none=True)
-        features = self.discriminator.features(fake)
-        loss_g = adversarial_loss(self.discriminator.discriminate(features), True)
-        loss_mi, per_code = mutual_information_loss(
-            self.discriminator.predict_codes(features), latent, config.lambda_cat, config.lambda_cont, config.continuous_loss
-        )
+        logits, codes = self.d_model(fake)
+        loss_g = adversarial_loss(logits, True)
+        loss_mi, per_code = mutual_information_loss(codes, latent, config.lambda_cat, config.lambda_cont, config.continuous_loss)
         (loss_g + loss_mi).backward()
         self.optimizer_g.step()
         return torch.stack([loss_d, loss_g, loss_mi, *per_code]).detach()
 
     # --- bookkeeping
 
+    def agree(self, stop: bool) -> bool:
+        """Under torchrun, stop when any rank was asked to, so that all stop at the same step."""
+        if not self.dist.enabled:
+            return stop
+        import torch.distributed as dist
+
+        flag = torch.tensor([float(stop)], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
     def record(self, losses: torch.Tensor, n_images: int) -> None:
         self.step += 1
         self._pending.append((self.step, losses))
-        self._interval_images += n_images
+        self._interval_images += n_images * self.dist.world_size  # images/s of the whole job
 
     def flush_metrics(self) -> dict[str, Any] | None:
         """Average the pending per-step losses (one device sync), check them, reset the window."""
@@ -310,23 +345,31 @@ def prepare(config: TrainConfig, out_dir: Path, resume: bool) -> tuple[Trainer, 
             checkpoint_every=config.checkpoint_every,
             keep=config.keep,
         )
-    device = resolve_device(config.device)
+    dist = distributed_context()
+    device = init_distributed(dist, config.device) if dist.enabled else resolve_device(config.device)
+    if config.sync_bn and device.type != "cuda":
+        raise ConfigError("--sync-bn needs CUDA devices (SyncBatchNorm does not run on the CPU)", hint="drop --sync-bn")
     configure_backends(device)
     data = load_dataset(config.dataset, config.data_root, train=True, image_size=config.image_size, channels=config.channels)
     if getattr(data, "skipped", None):
         warnings.append(f"skipped {len(data.skipped)} unreadable image file(s), e.g. {data.skipped[0]}")
-    if len(data) < config.batch_size:
-        raise DataError(f"dataset has {len(data)} images, fewer than one batch of {config.batch_size}", hint="lower --batch-size")
+    if len(data) // dist.world_size < config.batch_size:
+        raise DataError(
+            f"dataset has {len(data)} images, fewer than one batch of {config.batch_size} per process", hint="lower --batch-size"
+        )
     if data.image_size not in IMAGE_SIZES:
         raise DataError(f"{config.dataset} has {data.image_size}px images", hint=f"pass --image-size with one of {IMAGE_SIZES} to resize them")
     config = dataclasses.replace(
         config, model=dataclasses.replace(config.model, image_size=data.image_size, channels=data.channels)
     )
     torch.manual_seed(config.seed)
-    trainer = Trainer(config, out_dir, data, device)
+    trainer = Trainer(config, out_dir, data, device, dist)
     if checkpoint is not None:
         trainer.restore(checkpoint)
-        _trim_metrics(out_dir / "metrics.jsonl", trainer.step)
+        if dist.is_main:
+            _trim_metrics(out_dir / "metrics.jsonl", trainer.step)
+    if dist.enabled:
+        trainer.wrap_distributed()
     return trainer, warnings
 
 
@@ -346,9 +389,22 @@ def train(
 
 def _train(config: TrainConfig, out_dir: Path, resume: bool, should_stop: Callable[[], bool]) -> Iterator[Event]:
     trainer, warnings = prepare(config, out_dir, resume)
-    config = trainer.config
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out_dir / "config.json", (json.dumps(config.to_dict(), indent=2) + "\n").encode())
+    try:
+        yield from _loop(trainer, out_dir, warnings, should_stop)
+    finally:
+        if trainer.dist.enabled:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+
+def _loop(trainer: Trainer, out_dir: Path, warnings: list[str], should_stop: Callable[[], bool]) -> Iterator[Event]:
+    """The epoch/step loop. Under torchrun every rank trains; only rank 0 writes files."""
+    config, main = trainer.config, trainer.dist.is_main
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out_dir / "config.json", (json.dumps(config.to_dict(), indent=2) + "\n").encode())
     yield TrainStarted(
         out_dir, str(trainer.device), config.seed, len(trainer.data), trainer.steps_per_epoch,
         trainer.total_steps, trainer.step, config, warnings,
@@ -365,14 +421,15 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, should_stop: Callab
                 break
             real = to_unit_range(batch)  # (B, C, H, W) in [-1, 1]
             trainer.record(trainer.train_step(real), real.shape[0])
-            stop = should_stop()
+            stop = trainer.agree(should_stop())
             checkpoint_due = trainer.step % config.checkpoint_every == 0 or stop
             if checkpoint_due or trainer.step % config.log_every == 0 or trainer.step == trainer.total_steps:
                 # Raises on NaN/Inf before any bad state can reach a checkpoint.
                 last_metrics = trainer.flush_metrics() or last_metrics
-                trainer.append_metrics(last_metrics)
+                if main:
+                    trainer.append_metrics(last_metrics)
                 yield StepLogged(trainer.step, epoch, last_metrics)
-            if checkpoint_due:
+            if checkpoint_due and main:
                 last_path = trainer.save(last_metrics, step_file=True)
                 yield CheckpointSaved(trainer.step, last_path)
             if stop:
@@ -380,12 +437,12 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, should_stop: Callab
                 break
         if interrupted:
             break
-        if trainer.step % spe == 0:
-            sample_path = trainer.write_samples(trainer.out_dir / "samples" / f"epoch-{trainer.step // spe:03d}.png")
+        if trainer.step % spe == 0 and main:
+            sample_path = trainer.write_samples(out_dir / "samples" / f"epoch-{trainer.step // spe:03d}.png")
             yield EpochFinished(trainer.step // spe, trainer.step, sample_path)
-    if not interrupted:
+    if not interrupted and main:
         if trainer.step % spe != 0:
-            trainer.write_samples(trainer.out_dir / "samples" / f"step-{trainer.step:06d}.png")
+            trainer.write_samples(out_dir / "samples" / f"step-{trainer.step:06d}.png")
         if trainer.saved_step != trainer.step:
             last_path = trainer.save(last_metrics, step_file=True)
     yield TrainFinished(trainer.step, trainer.step // spe, time.perf_counter() - started, last_path, interrupted)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from datetime import datetime
@@ -39,6 +40,7 @@ def train(
     image_size: Optional[int] = typer.Option(None, help="Train at 28, 32 or 64 px (default: the dataset's size; folders 64)."),
     channels: Optional[int] = typer.Option(None, help="1 (grey) or 3 (RGB) (default: the dataset's; folders 3)."),
     workers: Optional[int] = typer.Option(None, min=0, help="DataLoader worker processes for folder datasets (default 2)."),
+    sync_bn: Optional[bool] = typer.Option(None, "--sync-bn/--no-sync-bn", help="Under torchrun on CUDA: batch-norm statistics over the global batch."),
     seed: int = typer.Option(0, min=0, help="Random seed; recorded in the run."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
     out: Optional[Path] = typer.Option(None, help="Run folder (default runs/<timestamp>)."),
@@ -81,6 +83,7 @@ def train(
         image_size=image_size,
         channels=channels,
         workers=workers,
+        sync_bn=sync_bn,
         latent=dict(
             noise_dim=noise_dim,
             categorical=tuple(categorical) if categorical else None,
@@ -126,6 +129,9 @@ def run_training(config, out_dir: Path, resume: bool, detect_anomaly: bool = Fal
     try:
         events = train(config, out_dir, resume=resume, should_stop=lambda: bool(received), detect_anomaly=detect_anomaly)
         started = next(events)  # data and checkpoint errors surface here, before any display
+        if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
+            finished = [e for e in events][-1]
+            return SIGNAL_EXIT_CODES[signal.Signals(received[0])] if finished.interrupted else 0
         for warning in started.warnings:
             stderr.print(f"[yellow]warning:[/] {warning}")
         cfg = started.config
