@@ -187,17 +187,22 @@ def parse_metadata(path: Path, metadata: dict[str, str]) -> tuple[TrainConfig, i
     return config, step, epoch, metrics, optimizers
 
 
-def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> Checkpoint:
-    """Read and validate a checkpoint. Sizes are bounded before any tensor is read."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu", weights_only: bool = False) -> Checkpoint:
+    """Read and validate a checkpoint. Sizes are bounded before any tensor is read.
+
+    ``weights_only`` reads just the generator and discriminator tensors (what inference needs),
+    skipping the optimizer state that is twice their size.
+    """
+    from safetensors import SafetensorError, safe_open
 
     path = Path(path)
     metadata, shapes = read_header(path)
     config, step, epoch, metrics, optimizers = parse_metadata(path, metadata)
     _check_model_shapes(path, config, shapes)
+    names = [n for n in shapes if not weights_only or n.startswith(("generator.", "discriminator."))]
     try:
-        tensors = load_file(str(path), device=str(device))
+        with safe_open(str(path), framework="pt", device=str(device)) as handle:
+            tensors = {name: handle.get_tensor(name) for name in names}
     except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
         raise CheckpointError(f"{path} is corrupted: {_first_line(exc)}") from None
     return Checkpoint(path, config, step, epoch, metrics, tensors, optimizers)

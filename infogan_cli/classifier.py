@@ -24,10 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import atomic_write_bytes
 from .config import IMAGE_SIZES, MAX_CARDINALITY
 from .data import ImageDataset, to_unit_range
 from .errors import CheckpointError, ConfigError, DataError
+from .files import atomic_write_bytes
 
 CACHE_ENV = "INFOGAN_CACHE_DIR"
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "infogan"
@@ -148,13 +148,22 @@ def cache_dir() -> Path:
     return Path(os.environ[CACHE_ENV]).expanduser() if os.environ.get(CACHE_ENV) else DEFAULT_CACHE_DIR
 
 
-def default_classifier_path(dataset: str) -> Path:
-    """Where the classifier for ``dataset`` is cached. ``idx:DIR`` names become a hash of DIR."""
+# The shape each named set comes in; a model trained on it resized or converted (--image-size,
+# --channels) needs its own classifier, cached under a name that says so.
+NATIVE_SHAPES = {"mnist": (28, 1), "fashion-mnist": (28, 1), "fake": (28, 1), "cifar10": (32, 3), "svhn": (32, 3)}
+
+
+def default_classifier_path(dataset: str, image_size: int | None = None, channels: int | None = None) -> Path:
+    """Where the classifier for ``dataset`` is cached: ``<dataset>.safetensors`` for a named set
+    in its own shape, with ``-<size>px-<channels>ch`` added for any other shape; ``idx:DIR``
+    names become a hash of DIR."""
     if re.fullmatch(r"[A-Za-z0-9_.-]+", dataset) and not dataset.startswith("."):
         stem = dataset
     else:
         folder = str(Path(dataset[4:] if dataset.startswith("idx:") else dataset).expanduser().resolve())
         stem = "idx-" + hashlib.sha256(folder.encode()).hexdigest()[:16]
+    if image_size is not None and channels is not None and NATIVE_SHAPES.get(dataset) != (image_size, channels):
+        stem += f"-{image_size}px-{channels}ch"
     return cache_dir() / "classifiers" / f"{stem}.safetensors"
 
 
@@ -170,7 +179,7 @@ def load_or_train_classifier(
 
     Returns the classifier, whether it was trained now, and a warning per unusable cached file.
     """
-    path = path or default_classifier_path(test_data.name)
+    path = path or default_classifier_path(test_data.name, test_data.image_size, test_data.channels)
     warnings: list[str] = []
     if path.exists():
         try:

@@ -39,7 +39,7 @@ class InfoGAN:
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "InfoGAN":
         device = resolve_device(device) if isinstance(device, str) else device
-        checkpoint = load_checkpoint(path, "cpu")
+        checkpoint = load_checkpoint(path, "cpu", weights_only=True)
         generator, discriminator = build_from_checkpoint(checkpoint, device)
         return cls(checkpoint.config, generator, discriminator, device, checkpoint.step, Path(path))
 

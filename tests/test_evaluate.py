@@ -50,14 +50,14 @@ JSON_KEYS = {
 CPU = torch.device("cpu")
 
 
-def make_checkpoint(path: Path, spec: LatentSpec, dataset: str = "fake") -> Path:
+def make_checkpoint(path: Path, spec: LatentSpec, dataset: str = "fake", model: ModelConfig = MODEL) -> Path:
     """A tiny untrained model; larger generator weights so its images vary with the codes."""
     torch.manual_seed(0)
-    generator, discriminator = build_models(spec, MODEL)
+    generator, discriminator = build_models(spec, model)
     for module in generator.modules():
         if isinstance(module, (nn.Linear, nn.ConvTranspose2d)):
             nn.init.normal_(module.weight, 0.0, 0.5)
-    config = TrainConfig(latent=spec, model=MODEL, dataset=dataset)
+    config = TrainConfig(latent=spec, model=model, dataset=dataset)
     return save_checkpoint(path, config=config, generator=generator, discriminator=discriminator, step=0, epoch=0)
 
 
@@ -211,6 +211,8 @@ def test_classifier_round_trip_and_cache_path(tiny_classifier, fake_data, tmp_pa
     assert loaded.test_accuracy > 0.5  # ten squares on a ring: easy after 16 steps
     monkeypatch.setenv("INFOGAN_CACHE_DIR", str(tmp_path))
     assert default_classifier_path("mnist") == tmp_path / "classifiers" / "mnist.safetensors"
+    assert default_classifier_path("mnist", 28, 1) == tmp_path / "classifiers" / "mnist.safetensors"  # its own shape
+    assert default_classifier_path("mnist", 32, 3).name == "mnist-32px-3ch.safetensors"  # resized for training
     idx_path = default_classifier_path("idx:/some/where")
     assert idx_path.parent == tmp_path / "classifiers" and idx_path.name.startswith("idx-") and "/" not in idx_path.stem
 
@@ -326,6 +328,32 @@ def test_cli_unlabelled_idx_dataset(capsys, tmp_path, monkeypatch) -> None:
     document = json.loads(stdout)
     assert document["q_accuracy"] is None and document["fid"] is None and document["continuous"] is not None
     assert "no labels" in stderr
+
+
+def test_cli_model_trained_on_resized_images(capsys, tmp_path, monkeypatch) -> None:
+    # Trained with --image-size 32 on a 28 px set: evaluated on the test split resized the same
+    # way, with a classifier of its own beside the 28 px one.
+    monkeypatch.setenv("INFOGAN_CACHE_DIR", str(tmp_path / "cache"))
+    model = ModelConfig(image_size=32, width=4, hidden=16, q_hidden=8)
+    checkpoint = make_checkpoint(tmp_path / "32px.safetensors", LatentSpec(noise_dim=8, categorical=(10,), continuous=1), model=model)
+    code, stdout, stderr = run_cli(capsys, "evaluate", str(checkpoint), "--json", "--n-samples", "30", "--device", "cpu")
+    assert code == 0, stderr
+    assert json.loads(stdout)["q_accuracy"] is not None
+    assert (tmp_path / "cache" / "classifiers" / "fake-32px-1ch.safetensors").is_file()
+
+
+def test_cli_image_folder_dataset(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("INFOGAN_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    Image.new("L", (28, 28), 128).save(folder / "one.png")
+    checkpoint = make_checkpoint(tmp_path / "folder.safetensors", LatentSpec(noise_dim=8, categorical=(3,), continuous=1), f"folder:{folder}")
+    code, stdout, stderr = run_cli(capsys, "evaluate", str(checkpoint), "--json", "--n-samples", "30", "--device", "cpu")
+    assert code == 0, stderr
+    document = json.loads(stdout)
+    assert document["q_accuracy"] is None and document["fid"] is None and document["sample_accuracy"] is None
+    assert document["mi_categorical"]["c1"]["ceiling"] == pytest.approx(math.log(3)) and document["continuous"] is not None
+    assert not (tmp_path / "cache").exists()  # no classifier without labels
 
 
 def assert_one_error_line(code: int, stdout: str, stderr: str, fragment: str) -> None:

@@ -55,15 +55,24 @@ def evaluate(
 
 
 def _load_inputs(checkpoint: Path, data_root: Optional[Path], device):
-    from infogan_cli.data import load_dataset
+    """The model and both splits of its dataset, resized / converted as they were for training."""
+    import torch
+
+    from infogan_cli.data import ImageDataset, load_dataset
     from infogan_cli.infogan import InfoGAN
 
     model = InfoGAN.load(checkpoint, device)
     name = model.config.dataset
+    shape = dict(image_size=model.config.model.image_size, channels=model.config.model.channels)
+    if name.startswith("folder:"):
+        # An image folder has no test split and no labels: nothing to compare against.
+        stderr.print(f"[yellow]note:[/] {name} has no test split or labels: only label-free metrics")
+        empty = ImageDataset(torch.zeros(0, shape["channels"], shape["image_size"], shape["image_size"], dtype=torch.uint8), None, name)
+        return model, empty, empty
     root = str(data_root) if data_root else model.config.data_root
     with stderr.status(f"loading {name}"):
-        test_data = load_dataset(name, root, train=False)
-        train_data = load_dataset(name, root, train=True)
+        test_data = load_dataset(name, root, train=False, **shape)
+        train_data = load_dataset(name, root, train=True, **shape)
     return model, test_data, train_data
 
 
@@ -78,10 +87,12 @@ def _reference_classifier(path: Optional[Path], train_data, test_data, device):
         if reference.dataset != test_data.name:
             stderr.print(f"[yellow]warning:[/] {path} was trained on {reference.dataset}, not {test_data.name}")
         return reference
+    if not len(test_data):
+        return None
     if train_data.labels is None or test_data.labels is None:
         stderr.print(f"[yellow]note:[/] {test_data.name} has no labels: only label-free metrics (pass --classifier for FID)")
         return None
-    cache = default_classifier_path(test_data.name)
+    cache = default_classifier_path(test_data.name, test_data.image_size, test_data.channels)
     with _progress() as progress:
         task = progress.add_task("reference classifier", total=None)
 
@@ -127,8 +138,8 @@ def _progress():
 
 
 def _write_outputs(out: Path, result, document: dict) -> None:
-    from infogan_cli.checkpoint import atomic_write_bytes
     from infogan_cli.evaluate import confusion_png
+    from infogan_cli.files import atomic_write_bytes
 
     atomic_write_bytes(out / "evaluation.json", (json.dumps(document, indent=2) + "\n").encode())
     written = [out / "evaluation.json"]
