@@ -137,6 +137,8 @@ class TrainConfig:
     channels: int | None = None  # None: the dataset's own (folders: 3)
     workers: int = 2  # DataLoader workers for image folders
     sync_bn: bool = False  # under torchrun: batch-norm statistics over the global batch (CUDA)
+    precision: str = "auto"  # autocast: auto (bf16 where native), bf16, fp16 (CUDA), fp32
+    compile: bool = False  # torch.compile the networks
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, 1, 1_000_000)

@@ -36,7 +36,15 @@ from .latent import fixed_noise_grid, generator_input, sample_latent
 from .losses import adversarial_loss, mutual_information_estimates, mutual_information_loss
 from .models import Discriminator, Generator, build_models
 from .render import save_grid
-from .runtime import DistributedContext, configure_backends, distributed_context, init_distributed, make_generator, resolve_device
+from .runtime import (
+    DistributedContext,
+    configure_backends,
+    distributed_context,
+    init_distributed,
+    make_generator,
+    resolve_device,
+    resolve_precision,
+)
 
 SAMPLE_ROWS = 10
 _RANK_SEED_STRIDE = 1_000_000_007  # keeps the latent streams of different ranks apart
@@ -115,13 +123,18 @@ class Trainer:
         self.generator, self.discriminator = generator.to(device), discriminator.to(device)
         self.g_model: torch.nn.Module = self.generator
         self.d_model: torch.nn.Module = self.discriminator
-        adam = dict(betas=(config.beta1, config.beta2), foreach=True)
+        # Fused Adam: one kernel per parameter group instead of one per tensor and operation.
+        fused = device.type in ("cpu", "cuda")
+        adam = dict(betas=(config.beta1, config.beta2), fused=fused, foreach=None if fused else True)
         self.optimizer_d = torch.optim.Adam(
             [*self.discriminator.trunk.parameters(), *self.discriminator.d_head.parameters()], lr=config.lr_d, **adam
         )
         self.optimizer_g = torch.optim.Adam(
             [*self.generator.parameters(), *self.discriminator.q_head.parameters()], lr=config.lr_g, **adam
         )
+        self.autocast_dtype = resolve_precision(config.precision, device)
+        # fp16 needs loss scaling; bf16 has fp32's range and does not.
+        self.scaler = torch.amp.GradScaler("cuda") if self.autocast_dtype == torch.float16 else None
         self.rng = make_generator(config.seed + _RANK_SEED_STRIDE * dist.rank, device)  # latents differ per rank
         # Each rank takes every world_size-th sample of the epoch order: distinct shards.
         self.steps_per_epoch = max(1, len(self.data) // dist.world_size // config.batch_size)
@@ -162,6 +175,11 @@ class Trainer:
         if self.dist.rank > 0:  # the file holds rank 0's stream; other ranks branch off it
             self.rng.manual_seed(self.config.seed + _RANK_SEED_STRIDE * self.dist.rank + self.step)
 
+    def compile(self) -> None:
+        """torch.compile the step's modules (the plain ones stay what checkpoints save)."""
+        self.g_model = torch.compile(self.g_model)
+        self.d_model = torch.compile(self.d_model)
+
     def wrap_distributed(self) -> None:
         """Wrap both networks in DistributedDataParallel (after any restore: DDP broadcasts rank
         0's weights at construction). The D step leaves the Q head unused, hence
@@ -196,33 +214,52 @@ class Trainer:
         """One D update and one G+Q update; returns the losses as a device tensor (no sync)."""
         config, spec = self.config, self.config.latent
         latent = sample_latent(spec, real.shape[0], self.rng)
-        fake = self.g_model(generator_input(spec, latent))  # (B, C, H, W)
+        with self._autocast():
+            fake = self.g_model(generator_input(spec, latent))  # (B, C, H, W)
 
         # D step. Every discriminator pass goes through forward() and is followed by its own
         # backward, as DDP requires; the gradients of the real and fake halves add up.
         self.optimizer_d.zero_grad(set_to_none=True)
-        real_logits, _ = self.d_model(real)
-        loss_real = adversarial_loss(real_logits, True)
-        loss_real.backward()
-        fake_logits, fake_codes = self.d_model(fake.detach())
-        loss_fake = adversarial_loss(fake_logits, False)
-        if config.mi_updates_trunk:
-            # The paper's code adds the MI term to the D loss too, so the trunk learns code features.
-            mi_d, _ = mutual_information_loss(fake_codes, latent, config.lambda_cat, config.lambda_cont, config.continuous_loss)
-            (loss_fake + mi_d).backward()
-        else:
-            loss_fake.backward()
-        self.optimizer_d.step()
+        with self._autocast():
+            real_logits, _ = self.d_model(real)
+            loss_real = adversarial_loss(real_logits, True)
+        self._backward(loss_real)
+        with self._autocast():
+            fake_logits, fake_codes = self.d_model(fake.detach())
+            loss_fake = adversarial_loss(fake_logits, False)
+            if config.mi_updates_trunk:
+                # The paper's code adds the MI term to the D loss too, so the trunk learns code features.
+                mi_d, _ = mutual_information_loss(fake_codes, latent, config.lambda_cat, config.lambda_cont, config.continuous_loss)
+                loss_fake_total = loss_fake + mi_d
+            else:
+                loss_fake_total = loss_fake
+        self._backward(loss_fake_total)
+        self._step(self.optimizer_d)
         loss_d = loss_real.detach() + loss_fake.detach()
 
         # G+Q step on the same fakes, through the updated discriminator.
         self.optimizer_g.zero_grad(set_to_none=True)
-        logits, codes = self.d_model(fake)
-        loss_g = adversarial_loss(logits, True)
-        loss_mi, per_code = mutual_information_loss(codes, latent, config.lambda_cat, config.lambda_cont, config.continuous_loss)
-        (loss_g + loss_mi).backward()
-        self.optimizer_g.step()
-        return torch.stack([loss_d, loss_g, loss_mi, *per_code]).detach()
+        with self._autocast():
+            logits, codes = self.d_model(fake)
+            loss_g = adversarial_loss(logits, True)
+            loss_mi, per_code = mutual_information_loss(codes, latent, config.lambda_cat, config.lambda_cont, config.continuous_loss)
+        self._backward(loss_g + loss_mi)
+        self._step(self.optimizer_g)
+        if self.scaler is not None:
+            self.scaler.update()
+        return torch.stack([loss_d, loss_g, loss_mi, *per_code]).detach().float()
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None)
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+
+    def _step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.scaler is not None:
+            self.scaler.step(optimizer)
+        else:
+            optimizer.step()
 
     # --- bookkeeping
 
@@ -344,6 +381,9 @@ def prepare(config: TrainConfig, out_dir: Path, resume: bool) -> tuple[Trainer, 
             log_every=config.log_every,
             checkpoint_every=config.checkpoint_every,
             keep=config.keep,
+            precision=config.precision,
+            compile=config.compile,
+            workers=config.workers,
         )
     dist = distributed_context()
     device = init_distributed(dist, config.device) if dist.enabled else resolve_device(config.device)
@@ -370,6 +410,8 @@ def prepare(config: TrainConfig, out_dir: Path, resume: bool) -> tuple[Trainer, 
             _trim_metrics(out_dir / "metrics.jsonl", trainer.step)
     if dist.enabled:
         trainer.wrap_distributed()
+    if config.compile:
+        trainer.compile()
     return trainer, warnings
 
 
@@ -405,8 +447,9 @@ def _loop(trainer: Trainer, out_dir: Path, warnings: list[str], should_stop: Cal
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(out_dir / "config.json", (json.dumps(config.to_dict(), indent=2) + "\n").encode())
+    precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[trainer.autocast_dtype]
     yield TrainStarted(
-        out_dir, str(trainer.device), config.seed, len(trainer.data), trainer.steps_per_epoch,
+        out_dir, f"{trainer.device} {precision}", config.seed, len(trainer.data), trainer.steps_per_epoch,
         trainer.total_steps, trainer.step, config, warnings,
     )
     started = time.perf_counter()
