@@ -385,3 +385,24 @@ def test_cli_bad_input(capsys, checkpoints, tmp_path, args, fragment) -> None:
 def test_cli_missing_checkpoint(capsys, tmp_path) -> None:
     code, stdout, stderr = run_cli(capsys, "evaluate", str(tmp_path / "none.safetensors"), "--json")
     assert_one_error_line(code, stdout, stderr, "does not exist")
+
+
+def test_selection_subset_is_fixed_and_aligned(fake_data) -> None:
+    from infogan_cli.cli.evaluate import selection_subset
+
+    train, _ = fake_data
+    a, b = selection_subset(train, size=100), selection_subset(train, size=100)
+    assert a.images.shape[0] == 100 and torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
+    # Every chosen image keeps its own label.
+    index = [int((train.images == image).flatten(1).all(1).nonzero()[0]) for image in a.images[:5]]
+    assert a.labels[:5].tolist() == train.labels[index].tolist()
+
+
+def test_cli_split_train_and_bad_split(capsys, checkpoints, tmp_path, monkeypatch, tiny_classifier) -> None:
+    classifier_path = save_classifier(tiny_classifier, tmp_path / "fake.safetensors")
+    args = ("evaluate", str(checkpoints["one_cat"]), "--json", "--n-samples", "50", "--device", "cpu", "--classifier", str(classifier_path))
+    code, stdout, stderr = run_cli(capsys, *args, "--split", "train")
+    assert code == 0, stderr
+    assert set(json.loads(stdout)) == JSON_KEYS
+    code, stdout, stderr = run_cli(capsys, *args, "--split", "validation")
+    assert_one_error_line(code, stdout, stderr, "unknown split 'validation'")

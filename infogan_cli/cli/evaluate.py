@@ -27,6 +27,7 @@ def evaluate(
     classifier: Optional[Path] = typer.Option(None, help="Reference classifier (.safetensors); default: trained on first use and cached in $INFOGAN_CACHE_DIR/classifiers, else ~/.cache/infogan/classifiers."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
     seed: int = typer.Option(0, help="Random seed (0..2^63-1) of the generated samples and sweeps."),
+    split: str = typer.Option("test", help="Real images to score the Q head on: test, or train (a fixed 10,000-image subset; for choosing settings without touching the test set)."),
 ) -> None:
     """Score a checkpoint on its dataset's test split: code-to-label accuracy (Q head and samples),
     continuous codes vs slant/thickness/width, Frechet distance and the categorical MI."""
@@ -38,13 +39,19 @@ def evaluate(
     if n_samples > MAX_SAMPLES:
         raise ConfigError(f"--n-samples must be <= {MAX_SAMPLES}, got {n_samples}")
     check_seed(seed)
+    if split not in ("test", "train"):
+        raise ConfigError(f"unknown split {split!r}", hint="use test or train")
     torch_device = resolve_device(device)
     configure_backends(torch_device)
     if out is not None:
         ensure_writable_dir(out)
     model, test_data, train_data = _load_inputs(checkpoint, data_root, torch_device)
     reference = _reference_classifier(classifier, train_data, test_data, torch_device)
-    result = _run(model, test_data, train_data, reference, n_samples, seed)
+    if split == "train" and len(train_data):
+        # Labels never reach training, so scoring on training images is fair for model selection.
+        result = _run(model, selection_subset(train_data), test_data, reference, n_samples, seed)
+    else:
+        result = _run(model, test_data, train_data, reference, n_samples, seed)
     document = result.to_json()
     show_results(result, time.perf_counter() - started)
     if out is not None:
@@ -52,6 +59,17 @@ def evaluate(
     if json_output:
         sys.stdout.write(json.dumps(document) + "\n")
         sys.stdout.flush()
+
+
+def selection_subset(data, size: int = 10_000):
+    """A fixed random subset of the training split (the same for every checkpoint)."""
+    import torch
+
+    from infogan_cli.data import ImageDataset
+
+    index = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:size]
+    labels = None if data.labels is None else data.labels[index]
+    return ImageDataset(data.images[index], labels, data.name)
 
 
 def _load_inputs(checkpoint: Path, data_root: Optional[Path], device):
