@@ -31,7 +31,7 @@ def infogan(*args: str, stdout=None) -> subprocess.CompletedProcess:
 
 def train_and_evaluate(preset: str, seed: int, args: argparse.Namespace) -> dict:
     """One cached run: train (timed), evaluate, return the row."""
-    run_dir = Path(args.runs) / f"{preset}-seed{seed}"
+    run_dir = Path(args.runs) / f"{args.label or preset}-seed{seed}"
     row_path = run_dir / "quality.json"
     if row_path.exists():
         return json.loads(row_path.read_text())
@@ -118,7 +118,7 @@ def write_results(all_rows: dict[str, list[dict]], args: argparse.Namespace) -> 
         lines += [f"## `--preset {preset}` ({len(rows)} seeds)", "", *preset_table(rows), ""]
         median = median_seed(rows)
         target = images / preset
-        checkpoint = Path(args.runs) / f"{preset}-seed{median['seed']}" / "last.safetensors"
+        checkpoint = Path(args.runs) / f"{args.label or preset}-seed{median['seed']}" / "last.safetensors"
         infogan("traverse", str(checkpoint), "--out", str(target), "--seed", "0")
         lines.append(f"Traversals of the median seed ({median['seed']}):")
         lines.append("")
@@ -138,6 +138,7 @@ def main() -> None:
     parser.add_argument("--runs", default=str(REPO / "runs" / "quality"))
     parser.add_argument("--results", default=str(REPO / "docs" / "results.md"))
     parser.add_argument("--select-split", choices=["train"], default=None, help="also evaluate on this split (for choosing settings)")
+    parser.add_argument("--label", default=None, help="name runs <label>-seed<S> instead of <preset>-seed<S> (for variants)")
     parser.add_argument("--train-args", nargs=argparse.REMAINDER, default=[], help="extra flags for infogan train (last)")
     args = parser.parse_args()
     all_rows: dict[str, list[dict]] = {preset: [] for preset in args.presets}

@@ -52,3 +52,22 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeou
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def run_main(capsys, *args: str) -> tuple[int, str, str]:
+    """Call the real entry point (with its error handling) in-process; returns (exit code,
+    stdout, stderr). Faster than a subprocess; ``run_cli`` is the subprocess twin."""
+    from infogan_cli.cli.app import main
+
+    old_argv = sys.argv
+    sys.argv = ["infogan", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = old_argv
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,6 @@ from infogan_cli.classifier import (
     save_classifier,
     train_classifier,
 )
-from infogan_cli.cli.app import main
 from infogan_cli.config import LatentSpec, ModelConfig, TrainConfig
 from infogan_cli.data import ImageDataset, load_dataset
 from infogan_cli.errors import CheckpointError
@@ -41,6 +39,7 @@ from infogan_cli.evaluate import (
 )
 from infogan_cli.infogan import InfoGAN
 from infogan_cli.models import build_models
+from tests.conftest import run_main as run_cli
 
 MODEL = ModelConfig(width=4, hidden=16, q_hidden=8)
 JSON_KEYS = {
@@ -81,21 +80,6 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
         "one_cat": make_checkpoint(folder / "one_cat.safetensors", LatentSpec(noise_dim=8, categorical=(10,), continuous=2)),
         "no_cat": make_checkpoint(folder / "no_cat.safetensors", LatentSpec(noise_dim=8, categorical=(), continuous=2)),
     }
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    """Call the real entry point in-process; returns (exit code, stdout, stderr)."""
-    old_argv = sys.argv
-    sys.argv = ["infogan", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = old_argv
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 # ----------------------------------------------------------------------------- clustering metrics

@@ -20,13 +20,13 @@ from PIL import Image
 from torch import nn
 
 from infogan_cli.checkpoint import save_checkpoint
-from infogan_cli.cli.app import main
 from infogan_cli.cli.common import parse_codes
 from infogan_cli.config import LatentSpec, ModelConfig, TrainConfig
 from infogan_cli.infogan import InfoGAN
 from infogan_cli.latent import generator_input
 from infogan_cli.models import Generator, build_models
 from infogan_cli.traverse import categorical_traversal, continuous_traversal, sweep_values
+from tests.conftest import run_main as run_cli
 
 MODEL = ModelConfig(width=4, hidden=16, q_hidden=8)
 SPECS = {
@@ -59,21 +59,6 @@ def make_checkpoint(path: Path, spec: LatentSpec) -> Path:
 def checkpoints(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("checkpoints")
     return {name: make_checkpoint(folder / f"{name}.safetensors", spec) for name, spec in SPECS.items()}
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    """Call the real entry point in-process; returns (exit code, stdout, stderr)."""
-    old_argv = sys.argv
-    sys.argv = ["infogan", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = old_argv
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 # ----------------------------------------------------------------------------- traversal batches
