@@ -1,0 +1,102 @@
+"""One-change-at-a-time study of what moves code-to-digit accuracy, selected on the TRAIN split.
+
+    python benchmarks/study.py --data-root ../shared/data/mnist --seeds 0 1 --max-steps 1500
+
+Each variant is the default settings plus one change. Every run trains for the same number of
+steps and is scored with `infogan evaluate --split train` (a fixed 10,000-image subset of the
+training images: labels never reach training, so this chooses settings without the test set).
+The baseline can reuse the step checkpoint of a longer default run with the same seed
+(training is deterministic per seed, so its first N steps are the same run).
+Writes docs/study.md; runs are cached, so rerunning continues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+VARIANTS: dict[str, list[str]] = {
+    "baseline": [],
+    "fp32": ["--precision", "fp32"],
+    "noise-dim-16": ["--noise-dim", "16"],
+    "lambda-cat-2": ["--lambda-cat", "2"],
+    "no-mi-in-trunk": ["--no-mi-updates-trunk"],
+    "batch-64": ["--batch-size", "64"],
+    "lr-g-2e-4": ["--lr-g", "2e-4"],
+}
+
+
+def infogan(*args: str, capture: bool = False) -> str:
+    result = subprocess.run([sys.executable, "-m", "infogan_cli", *args], check=True, text=True, stdout=subprocess.PIPE if capture else None)
+    return result.stdout
+
+
+def run_variant(label: str, flags: list[str], seed: int, args: argparse.Namespace) -> dict:
+    run_dir = Path(args.runs) / f"{label}-seed{seed}"
+    row_path = run_dir / "study.json"
+    if row_path.exists():
+        return json.loads(row_path.read_text())
+    reuse = Path(args.runs).parent / "quality" / f"default-seed{seed}" / "checkpoints" / f"step-{args.max_steps:06d}.safetensors"
+    started = time.perf_counter()
+    if label == "baseline" and reuse.exists():
+        checkpoint, minutes = reuse, None
+    else:
+        infogan("train", "--seed", str(seed), "--data-root", args.data_root, "--out", str(run_dir), "--max-steps", str(args.max_steps), "--epochs", "100", *flags)
+        checkpoint, minutes = run_dir / "last.safetensors", (time.perf_counter() - started) / 60
+    evaluation = json.loads(infogan("evaluate", str(checkpoint), "--data-root", args.data_root, "--split", "train", "--n-samples", "2000", "--json", capture=True))
+    row = {"label": label, "seed": seed, "flags": flags, "minutes": minutes, "train_split": evaluation}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    row_path.write_text(json.dumps(row, indent=2))
+    return row
+
+
+def write_study(rows: dict[str, list[dict]], args: argparse.Namespace) -> None:
+    lines = [
+        "# What moves code-to-digit accuracy (selection on the training split)",
+        "",
+        f"`python benchmarks/study.py {' '.join(sys.argv[1:])}`: default settings plus one change,",
+        f"{args.max_steps} steps per run (batch 128: {args.max_steps * 128 / 60000:.1f} epochs), scored by",
+        "`infogan evaluate --split train` (Q accuracy on 10,000 training images, Hungarian mapping).",
+        "",
+        "| variant | flags | " + " | ".join(f"seed {s}" for s in args.seeds) + " | mean | NMI mean |",
+        "| --- | --- | " + " | ".join("---" for _ in args.seeds) + " | --- | --- |",
+    ]
+    for label, variant_rows in rows.items():
+        if not variant_rows:
+            continue
+        accuracies = [r["train_split"]["q_accuracy"] for r in variant_rows]
+        nmis = [r["train_split"]["q_nmi"] for r in variant_rows]
+        cells = [f"{100 * a:.1f}%" for a in accuracies] + ["" for _ in range(len(args.seeds) - len(accuracies))]
+        lines.append(
+            f"| {label} | `{' '.join(VARIANTS[label]) or '(none)'}` | " + " | ".join(cells)
+            + f" | {100 * statistics.mean(accuracies):.1f}% | {statistics.mean(nmis):.3f} |"
+        )
+    Path(args.results).write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data" / "mnist"))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--max-steps", type=int, default=1500)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS)[:5], choices=list(VARIANTS))
+    parser.add_argument("--runs", default=str(REPO / "runs" / "study"))
+    parser.add_argument("--results", default=str(REPO / "docs" / "study.md"))
+    args = parser.parse_args()
+    rows: dict[str, list[dict]] = {label: [] for label in args.variants}
+    for seed in args.seeds:
+        for label in args.variants:
+            rows[label].append(run_variant(label, VARIANTS[label], seed, args))
+            write_study(rows, args)
+            print(f"{label} seed {seed}: train-split Q accuracy {rows[label][-1]['train_split']['q_accuracy']:.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
