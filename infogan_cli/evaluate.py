@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -296,12 +296,19 @@ class EvaluationResult:
     fid_floor: float | None
     mi_categorical: dict[str, float]  # code -> H(c) - CE, nats
     mi_ceiling: dict[str, float]  # code -> ln K
+    label_code: str | None = None  # the categorical code scored against the labels (best NMI)
+    code_scores: dict[str, ClusterScores] = field(default_factory=dict)  # every categorical code
 
     def to_json(self) -> dict[str, Any]:
         q, sample, continuous = self.q, self.sample, self.continuous
         return {
             "checkpoint": self.checkpoint,
             "n_samples": self.n_samples,
+            "label_code": self.label_code,
+            "categorical_codes": {
+                name: {"accuracy": _clean(c.accuracy), "nmi": _clean(c.nmi), "purity": _clean(c.purity)}
+                for name, c in self.code_scores.items()
+            } or None,
             "q_accuracy": _clean(q.accuracy) if q else None,
             "q_purity": _clean(q.purity) if q else None,
             "q_nmi": _clean(q.nmi) if q else None,
@@ -391,16 +398,21 @@ def evaluate_checkpoint(
 
     progress(STAGES[0], 0, len(STAGES))
     q_scores = None
+    code_scores: dict[str, ClusterScores] = {}
+    label_code = 0  # the categorical code compared with the labels: the one that matches them best
     if spec.categorical and test_data.labels is not None and len(test_data):
-        logits = model.predict_codes(to_unit_range(test_data.images)).categorical_logits[0]
-        q_scores = cluster_scores(
-            logits.argmax(dim=1).numpy(), test_data.labels.cpu().numpy(), spec.categorical[0], n_classes
-        )
+        all_logits = model.predict_codes(to_unit_range(test_data.images)).categorical_logits
+        labels = test_data.labels.cpu().numpy()
+        for name, logits, k in zip(spec.categorical_names, all_logits, spec.categorical):
+            code_scores[name] = cluster_scores(logits.argmax(dim=1).numpy(), labels, k, n_classes)
+        label_code = max(range(len(spec.categorical)), key=lambda i: code_scores[spec.categorical_names[i]].nmi)
+        q_scores = code_scores[spec.categorical_names[label_code]]
 
     progress(STAGES[1], 1, len(STAGES))
     latent = model.sample_latent(n_samples, seed)
     if spec.categorical:
-        latent.categorical[0] = torch.arange(n_samples) % spec.categorical[0]  # equal per value
+        k = spec.categorical[label_code]
+        latent.categorical[label_code] = torch.arange(n_samples) % k  # equal per value
     samples = model.generate_from(latent)  # (n_samples, C, H, W) in [-1, 1]
     mi, ceiling = _categorical_mi(model, samples, latent.categorical)
 
@@ -409,7 +421,9 @@ def evaluate_checkpoint(
     if classifier is not None:
         sample_features, sample_labels = classifier.embed(samples)
         if spec.categorical:
-            sample_scores = _sample_scores(latent.categorical[0].numpy(), sample_labels.numpy(), spec.categorical[0], n_classes, q_scores)
+            sample_scores = _sample_scores(
+                latent.categorical[label_code].numpy(), sample_labels.numpy(), spec.categorical[label_code], n_classes, q_scores
+            )
 
     progress(STAGES[3], 3, len(STAGES))
     continuous = _continuous_scores(model, seed + 1, sweep_rows, sweep_steps) if spec.continuous else None
@@ -438,6 +452,8 @@ def evaluate_checkpoint(
         fid_floor=fid_floor,
         mi_categorical=mi,
         mi_ceiling=ceiling,
+        label_code=spec.categorical_names[label_code] if spec.categorical else None,
+        code_scores=code_scores,
     )
 
 

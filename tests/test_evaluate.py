@@ -43,7 +43,7 @@ from tests.conftest import run_main as run_cli
 
 MODEL = ModelConfig(width=4, hidden=16, q_hidden=8)
 JSON_KEYS = {
-    "q_accuracy", "q_purity", "q_nmi", "q_ari", "mapping", "per_class", "sample_accuracy",
+    "label_code", "categorical_codes", "q_accuracy", "q_purity", "q_nmi", "q_ari", "mapping", "per_class", "sample_accuracy",
     "classifier_accuracy", "continuous", "fid", "fid_floor", "mi_categorical", "n_samples", "checkpoint",
 }
 CPU = torch.device("cpu")
@@ -390,3 +390,28 @@ def test_cli_split_train_and_bad_split(capsys, checkpoints, tmp_path, monkeypatc
     assert set(json.loads(stdout)) == JSON_KEYS
     code, stdout, stderr = run_cli(capsys, *args, "--split", "validation")
     assert_one_error_line(code, stdout, stderr, "unknown split 'validation'")
+
+
+def test_the_categorical_code_that_matches_the_labels_is_scored(fake_data, tiny_classifier, tmp_path, monkeypatch) -> None:
+    """With several categorical codes, evaluate scores the one whose values best match the labels."""
+    from infogan_cli.models import QOutput
+
+    train, test = fake_data
+    spec = LatentSpec(noise_dim=8, categorical=(4, 10), continuous=1)
+    model = InfoGAN.load(make_checkpoint(tmp_path / "two.safetensors", spec))
+    labels = test.labels
+    permuted = (labels + 3) % 10  # c2 carries the labels (under a permutation), c1 does not
+
+    def predict_codes(images, batch_size=1000):
+        n = images.shape[0]
+        c1 = torch.randn(n, 4, generator=torch.Generator().manual_seed(0))
+        c2 = nn.functional.one_hot(permuted[:n], 10).float() * 10 if n == len(labels) else torch.zeros(n, 10)
+        return QOutput([c1, c2], torch.zeros(n, 1), torch.zeros(n, 1))
+
+    monkeypatch.setattr(model, "predict_codes", predict_codes)
+    document = evaluate_checkpoint(model, test, train, tiny_classifier, n_samples=40, sweep_rows=2).to_json()
+    assert document["label_code"] == "c2"
+    assert document["q_accuracy"] == pytest.approx(1.0)
+    assert document["mapping"] == {str((d + 3) % 10): d for d in range(10)}
+    assert set(document["categorical_codes"]) == {"c1", "c2"}
+    assert document["categorical_codes"]["c1"]["accuracy"] < 0.5

@@ -190,9 +190,9 @@ def show_results(result, seconds: float) -> None:
     if q is None:
         table.add_row("Q accuracy", "n/a", "needs a categorical code and test labels")
     else:
-        table.add_row("Q accuracy", _pct(q.accuracy), f"argmax of c1 on {result.n_test} real test images, Hungarian mapping")
+        table.add_row("Q accuracy", _pct(q.accuracy), f"argmax of {result.label_code} on {result.n_test} real test images, Hungarian mapping")
         table.add_row("Q purity / NMI / ARI", f"{_pct(q.purity)} / {q.nmi:.3f} / {q.ari:.3f}", "")
-        table.add_row("mapping c1 -> label", "", " ".join(f"{v}->{label}" for v, label in sorted(q.mapping.items())))
+        table.add_row(f"mapping {result.label_code} -> label", "", " ".join(f"{v}->{label}" for v, label in sorted(q.mapping.items())))
         table.add_row("per-class accuracy", "", " ".join(f"{label}:{_pct(a, 0)}" for label, a in q.per_class.items()))
     sample = result.sample
     if sample is None:
