@@ -123,3 +123,58 @@ def test_idx_bad_magic_and_truncation(tmp_path):
     truncated.write_bytes(truncated.read_bytes()[:-10])
     with pytest.raises(DataError, match="truncated"):
         read_idx(truncated)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--epochs", "0"], ["--max-steps", "-1"], ["--noise-dim", "-1"], ["--continuous", "-2"], ["--width", "0"], ["--batch-size", "-4"]],
+    ids=["epochs0", "steps-neg", "noise-neg", "continuous-neg", "width0", "batch-neg"],
+)
+def test_zero_or_negative_sizes_are_rejected(cli, tmp_path, args):
+    result = cli("train", "--dataset", "fake", "--out", str(tmp_path / "run"), *args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run" / "last.safetensors").exists()
+
+
+def test_data_root_that_is_a_file_or_empty(cli, tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    result = cli("train", *TINY, "--data-root", str(a_file), "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and "is not a folder" in result.stderr and "Traceback" not in result.stderr
+    empty = tmp_path / "empty-idx"
+    empty.mkdir()
+    result = cli("train", *TINY, "--dataset", f"idx:{empty}", "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and "no train images IDX file" in result.stderr
+
+
+def test_out_folder_that_cannot_be_created(cli, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    result = cli("train", "--dataset", "fake", *TINY, "--out", str(blocker / "run"))
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: cannot write to") and "Traceback" not in result.stderr
+
+
+def test_tensorboard_logging(cli, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    result = cli("train", "--dataset", "fake", *TINY, "--out", str(out), "--tensorboard")
+    assert result.returncode == 0, result.stderr
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    assert {"train/loss_d", "train/loss_g", "mi/c1"} <= set(events.Tags()["scalars"])
+    assert [e.step for e in events.Scalars("train/loss_d")] == [2, 4]
+
+
+def test_tensorboard_missing_is_a_one_line_error(tmp_path, monkeypatch):
+    import sys
+
+    from infogan_cli.cli.train import tensorboard_writer
+    from infogan_cli.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if not installed
+    with pytest.raises(ConfigError, match="needs the tensorboard package"):
+        tensorboard_writer(tmp_path)

@@ -50,6 +50,7 @@ def train(
     checkpoint_every: int = typer.Option(500, min=1, help="Steps between checkpoints."),
     keep: int = typer.Option(3, min=1, help="Step checkpoints to keep (last.safetensors is always kept)."),
     resume: bool = typer.Option(False, help="Continue the run in --out from its newest intact checkpoint."),
+    tensorboard: bool = typer.Option(False, help="Also log losses and MI to RUN_DIR/tensorboard (needs the tensorboard package)."),
     detect_anomaly: bool = typer.Option(False, help="Turn on autograd anomaly detection to find where a NaN starts (slow)."),
 ) -> None:
     """Train an InfoGAN (MNIST by default): writes checkpoints, metrics.jsonl and sample grids."""
@@ -97,7 +98,7 @@ def train(
         model=dict(architecture=architecture, width=width),
     )
     ensure_writable_dir(out_dir)
-    code = run_training(config, out_dir, resume, detect_anomaly)
+    code = run_training(config, out_dir, resume, detect_anomaly, tensorboard)
     raise typer.Exit(code)
 
 
@@ -118,7 +119,35 @@ def options_with_file(ctx: typer.Context, path: Path, given: dict[str, Any]) -> 
     return {**given, **{name: value for name, value in from_file.items() if name not in explicit}}
 
 
-def run_training(config, out_dir: Path, resume: bool, detect_anomaly: bool = False) -> int:
+def tensorboard_writer(out_dir: Path):
+    """A SummaryWriter logging into RUN_DIR/tensorboard, or a one-line error if not installed."""
+    from infogan_cli.errors import ConfigError
+
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ConfigError("--tensorboard needs the tensorboard package", hint="pip install 'infogan[tensorboard]'") from None
+    return SummaryWriter(log_dir=str(out_dir / "tensorboard"))
+
+
+def logged_to_tensorboard(events, writer):
+    """Pass events through, writing each logged interval's scalars to TensorBoard."""
+    from infogan_cli.trainer import StepLogged
+
+    for event in events:
+        if isinstance(event, StepLogged):
+            m = event.metrics
+            for name in ("loss_d", "loss_g", "loss_mi", "images_per_s"):
+                writer.add_scalar(f"train/{name}", m[name], event.step)
+            for code, nats in m["mi"].items():
+                if nats is not None:
+                    writer.add_scalar(f"mi/{code}", nats, event.step)
+            writer.flush()
+        yield event
+    writer.close()
+
+
+def run_training(config, out_dir: Path, resume: bool, detect_anomaly: bool = False, tensorboard: bool = False) -> int:
     """Drive the trainer, showing its events; returns the exit code."""
     from infogan_cli.trainer import train
 
@@ -136,6 +165,8 @@ def run_training(config, out_dir: Path, resume: bool, detect_anomaly: bool = Fal
         if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
             finished = [e for e in events][-1]
             return SIGNAL_EXIT_CODES[signal.Signals(received[0])] if finished.interrupted else 0
+        if tensorboard:
+            events = logged_to_tensorboard(events, tensorboard_writer(out_dir))
         for warning in started.warnings:
             stderr.print(f"[yellow]warning:[/] {warning}")
         cfg = started.config
