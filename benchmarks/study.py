@@ -28,6 +28,7 @@ VARIANTS: dict[str, list[str]] = {
     "noise-dim-16": ["--noise-dim", "16"],
     "lambda-cat-2": ["--lambda-cat", "2"],
     "no-mi-in-trunk": ["--no-mi-updates-trunk"],
+    "fixed-std-lambda-1": ["--continuous-loss", "mse", "--lambda-cont", "1"],  # the authors' MNIST code
     "batch-64": ["--batch-size", "64"],
     "lr-g-2e-4": ["--lr-g", "2e-4"],
 }
@@ -86,7 +87,7 @@ def main() -> None:
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data" / "mnist"))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--max-steps", type=int, default=1500)
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS)[:5], choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS)[:6], choices=list(VARIANTS))
     parser.add_argument("--runs", default=str(REPO / "runs" / "study"))
     parser.add_argument("--results", default=str(REPO / "docs" / "study.md"))
     args = parser.parse_args()
