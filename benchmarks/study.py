@@ -58,6 +58,15 @@ def run_variant(label: str, flags: list[str], seed: int, args: argparse.Namespac
     return row
 
 
+def cached_rows(args: argparse.Namespace) -> dict[str, list[dict]]:
+    """Every finished run under --runs, by variant (so a narrower rerun keeps the wider table)."""
+    rows: dict[str, list[dict]] = {label: [] for label in VARIANTS}
+    for path in sorted(Path(args.runs).glob("*-seed*/study.json")):
+        row = json.loads(path.read_text())
+        rows.setdefault(row["label"], []).append(row)
+    return {label: sorted(r, key=lambda row: row["seed"]) for label, r in rows.items()}
+
+
 def write_study(rows: dict[str, list[dict]], args: argparse.Namespace) -> None:
     lines = [
         "# What moves code-to-digit accuracy (selection on the training split)",
@@ -66,18 +75,18 @@ def write_study(rows: dict[str, list[dict]], args: argparse.Namespace) -> None:
         f"{args.max_steps} steps per run (batch 128: {args.max_steps * 128 / 60000:.1f} epochs), scored by",
         "`infogan evaluate --split train` (Q accuracy on 10,000 training images, Hungarian mapping).",
         "",
-        "| variant | flags | " + " | ".join(f"seed {s}" for s in args.seeds) + " | mean | NMI mean |",
-        "| --- | --- | " + " | ".join("---" for _ in args.seeds) + " | --- | --- |",
+        "| variant | flags | Q accuracy per seed | mean | NMI mean |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for label, variant_rows in rows.items():
         if not variant_rows:
             continue
         accuracies = [r["train_split"]["q_accuracy"] for r in variant_rows]
         nmis = [r["train_split"]["q_nmi"] for r in variant_rows]
-        cells = [f"{100 * a:.1f}%" for a in accuracies] + ["" for _ in range(len(args.seeds) - len(accuracies))]
+        cells = ", ".join(f"{100 * a:.1f}% (seed {r['seed']})" for a, r in zip(accuracies, variant_rows))
         lines.append(
-            f"| {label} | `{' '.join(VARIANTS[label]) or '(none)'}` | " + " | ".join(cells)
-            + f" | {100 * statistics.mean(accuracies):.1f}% | {statistics.mean(nmis):.3f} |"
+            f"| {label} | `{' '.join(VARIANTS[label]) or '(none)'}` | {cells}"
+            f" | {100 * statistics.mean(accuracies):.1f}% | {statistics.mean(nmis):.3f} |"
         )
     Path(args.results).write_text("\n".join(lines) + "\n")
 
@@ -91,12 +100,11 @@ def main() -> None:
     parser.add_argument("--runs", default=str(REPO / "runs" / "study"))
     parser.add_argument("--results", default=str(REPO / "docs" / "study.md"))
     args = parser.parse_args()
-    rows: dict[str, list[dict]] = {label: [] for label in args.variants}
     for seed in args.seeds:
         for label in args.variants:
-            rows[label].append(run_variant(label, VARIANTS[label], seed, args))
-            write_study(rows, args)
-            print(f"{label} seed {seed}: train-split Q accuracy {rows[label][-1]['train_split']['q_accuracy']:.4f}", flush=True)
+            row = run_variant(label, VARIANTS[label], seed, args)
+            write_study(cached_rows(args), args)
+            print(f"{label} seed {seed}: train-split Q accuracy {row['train_split']['q_accuracy']:.4f}", flush=True)
 
 
 if __name__ == "__main__":

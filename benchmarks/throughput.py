@@ -132,10 +132,10 @@ def tutorial_steps(data_root: Path, device: torch.device, batch_size: int, steps
 # ----------------------------------------------------------------------------- our path
 
 
-def infogan_steps(data_root: Path, device: torch.device, batch_size: int, steps: int, warmup: int, out: Path) -> float:
+def infogan_steps(data_root: Path, device: torch.device, batch_size: int, steps: int, warmup: int, out: Path, precision: str = "auto") -> float:
     from infogan_cli.data import to_unit_range
 
-    config = TrainConfig(data_root=str(data_root), batch_size=batch_size, device=str(device), log_every=50)
+    config = TrainConfig(data_root=str(data_root), batch_size=batch_size, device=str(device), log_every=50, precision=precision)
     trainer = Trainer(config, out, load_dataset("mnist", data_root), device)
     order = torch.randperm(len(trainer.data), device=device)
     started = 0.0
@@ -170,6 +170,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--precision", default="auto", help="our path's autocast precision (auto = fp32, bf16, fp16)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = parser.parse_args()
     device = resolve_device(args.device)
@@ -177,9 +178,9 @@ def main() -> None:
     data_root = resolve_data_root(args.data_root)
     import tempfile
 
-    results = {"device": str(device), "batch_size": args.batch_size, "steps": args.steps, "threads": torch.get_num_threads()}
+    results = {"device": str(device), "precision": args.precision, "batch_size": args.batch_size, "steps": args.steps, "threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory() as out:
-        results["infogan_images_per_s"] = infogan_steps(data_root, device, args.batch_size, args.steps, args.warmup, Path(out))
+        results["infogan_images_per_s"] = infogan_steps(data_root, device, args.batch_size, args.steps, args.warmup, Path(out), args.precision)
     results["infogan_peak_mib"] = peak_memory_mib(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
