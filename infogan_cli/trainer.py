@@ -103,7 +103,7 @@ Event = TrainStarted | StepLogged | EpochFinished | CheckpointSaved | TrainFinis
 
 
 class Trainer:
-    """Holds models, optimizers, data and RNG of one run; ``run()`` drives it."""
+    """Holds models, optimizers, data and RNG of one run; ``train()`` drives it."""
 
     def __init__(
         self, config: TrainConfig, out_dir: Path, data, device: torch.device, dist: DistributedContext = DistributedContext()
