@@ -75,7 +75,7 @@ def write_study(rows: dict[str, list[dict]], args: argparse.Namespace) -> None:
         f"{args.max_steps} steps per run (batch 128: {args.max_steps * 128 / 60000:.1f} epochs), scored by",
         "`infogan evaluate --split train` (Q accuracy on 10,000 training images, Hungarian mapping).",
         "The baseline is the defaults when the study ran; each run folder's config.json records them",
-        "(for the table below: bf16 autocast and lambda_cat = 1, since changed to fp32 and 2).",
+        "(for the table below: bf16 autocast and lambda_cat = 1; the default precision is now fp32).",
         "",
         "| variant | flags | Q accuracy per seed | mean | NMI mean |",
         "| --- | --- | --- | --- | --- |",

@@ -30,7 +30,7 @@ def train(
     continuous: Optional[int] = typer.Option(None, min=0, help="Number of continuous codes (default 2)."),
     continuous_prior: Optional[str] = typer.Option(None, help="Prior of continuous codes: uniform (Unif(-1, 1)) or normal (N(0, 1))."),
     continuous_loss: Optional[str] = typer.Option(None, help="gaussian (NLL with learned std) or mse (fixed std)."),
-    lambda_cat: Optional[float] = typer.Option(None, min=0, help="Weight of the categorical MI loss (default 2; the paper preset uses 1)."),
+    lambda_cat: Optional[float] = typer.Option(None, min=0, help="Weight of the categorical MI loss (default 1)."),
     lambda_cont: Optional[float] = typer.Option(None, min=0, help="Weight of the continuous MI loss (default 0.1)."),
     lr_d: Optional[float] = typer.Option(None, help="Adam learning rate of the discriminator (default 2e-4)."),
     lr_g: Optional[float] = typer.Option(None, help="Adam learning rate of the generator and Q head (default 1e-3)."),
