@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from .config import TrainConfig, train_from_dict
-from .errors import CheckpointError, ConfigError
-from .files import atomic_write, atomic_write_bytes  # noqa: F401 - atomic_write_bytes re-exported
+from .errors import CheckpointError, ConfigError, first_line
+from .files import atomic_write
 from .models import Discriminator, Generator, build_models
 
 FORMAT_NAME = "infogan-checkpoint"
@@ -204,7 +204,7 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu",
         with safe_open(str(path), framework="pt", device=str(device)) as handle:
             tensors = {name: handle.get_tensor(name) for name in names}
     except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
-        raise CheckpointError(f"{path} is corrupted: {_first_line(exc)}") from None
+        raise CheckpointError(f"{path} is corrupted: {first_line(exc)}") from None
     return Checkpoint(path, config, step, epoch, metrics, tensors, optimizers)
 
 
@@ -217,10 +217,6 @@ def _check_file(path: Path) -> None:
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty")
 
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def _check_model_shapes(path: Path, config: TrainConfig, shapes: dict[str, tuple[list[int], str]]) -> None:
@@ -254,7 +250,7 @@ def load_module_state(checkpoint: Checkpoint, prefix: str, module: nn.Module) ->
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise CheckpointError(f"{checkpoint.path}: {prefix} weights do not match ({_first_line(exc)})") from None
+        raise CheckpointError(f"{checkpoint.path}: {prefix} weights do not match ({first_line(exc)})") from None
 
 
 def load_optimizer_state(checkpoint: Checkpoint, name: str, optimizer: torch.optim.Optimizer) -> None:
@@ -263,7 +259,7 @@ def load_optimizer_state(checkpoint: Checkpoint, name: str, optimizer: torch.opt
     try:
         optimizer.load_state_dict(_unflatten_optimizer(name, checkpoint.tensors, checkpoint.optimizers[name]))
     except (ValueError, KeyError, RuntimeError) as exc:
-        raise CheckpointError(f"{checkpoint.path}: {name} state does not match ({_first_line(exc)})") from None
+        raise CheckpointError(f"{checkpoint.path}: {name} state does not match ({first_line(exc)})") from None
 
 
 # ----------------------------------------------------------------------------- run folders

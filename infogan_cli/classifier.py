@@ -26,7 +26,7 @@ from torch import nn
 
 from .config import IMAGE_SIZES, MAX_CARDINALITY
 from .data import ImageDataset, to_unit_range
-from .errors import CheckpointError, ConfigError, DataError
+from .errors import CheckpointError, ConfigError, DataError, first_line
 from .files import atomic_write_bytes
 
 CACHE_ENV = "INFOGAN_CACHE_DIR"
@@ -280,7 +280,7 @@ def load_classifier(path: str | os.PathLike, device: torch.device | str = "cpu")
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{path} is not a safetensors file ({_first_line(exc)})") from None
+        raise CheckpointError(f"{path} is not a safetensors file ({first_line(exc)})") from None
     if metadata.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{path} is not an infogan reference classifier", hint="pass a file written by infogan evaluate")
     if metadata.get("format_version") != str(FORMAT_VERSION):
@@ -302,10 +302,6 @@ def load_classifier(path: str | os.PathLike, device: torch.device | str = "cpu")
     try:
         network.load_state_dict(load_file(str(path), device="cpu"), strict=True)
     except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: classifier weights do not load ({_first_line(exc)})") from None
+        raise CheckpointError(f"{path}: classifier weights do not load ({first_line(exc)})") from None
     return ReferenceClassifier(network.to(device).eval(), config, dataset, test_accuracy, train_steps, device, path)
 
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

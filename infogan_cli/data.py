@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import DataError
+from .errors import DataError, first_line
 
 DATA_ROOT_ENV = "INFOGAN_DATA_ROOT"
 DEFAULT_DATA_ROOT = Path.home() / ".cache" / "infogan" / "data"
@@ -128,7 +128,7 @@ def _load_idx_set(name: str, root: Path, train: bool) -> ImageDataset:
         dataset = cls(root=str(root), train=train, download=True)
     except (RuntimeError, OSError) as exc:
         raise DataError(
-            f"{name} not found under {root} and the download failed ({_first_line(exc)})",
+            f"{name} not found under {root} and the download failed ({first_line(exc)})",
             hint=f"put the IDX files in {root / folder / 'raw'} or point --data-root / ${DATA_ROOT_ENV} at a copy",
         ) from None
     return ImageDataset(dataset.data.unsqueeze(1).contiguous(), dataset.targets.long(), name)
@@ -149,15 +149,11 @@ def _load_rgb_set(name: str, root: Path, train: bool) -> ImageDataset:
             labels = torch.from_numpy(dataset.labels).long()
     except (RuntimeError, OSError) as exc:
         raise DataError(
-            f"{name} not found under {root} and the download failed ({_first_line(exc)})",
+            f"{name} not found under {root} and the download failed ({first_line(exc)})",
             hint=f"point --data-root / ${DATA_ROOT_ENV} at a folder holding torchvision's {name} files",
         ) from None
     return ImageDataset(images.contiguous(), labels.long(), name)
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _find_idx(directory: Path, split: str, kind: str) -> Path | None:

@@ -26,3 +26,9 @@ class CheckpointError(InfoganError):
 
 class TrainingDiverged(InfoganError):
     """A loss became NaN or infinite."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (or its type), for one-line error messages."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
