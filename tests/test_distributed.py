@@ -59,13 +59,26 @@ def test_two_gloo_processes_hold_identical_weights(tmp_path):
     assert torch.equal(checkpoint.tensors["generator.fc.0.weight"], rank0["g.fc.0.weight"])
 
 
+def torchrun(args: list[str]) -> subprocess.CompletedProcess:
+    """Launch under torchrun. gloo sometimes aborts a process at exit ("terminate called without an
+    active exception") after training has finished and rank 0 has reported; that teardown abort,
+    and only it, is retried once (a known issue, noted in docs/distributed.md)."""
+    for attempt in range(2):
+        result = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(free_port()), *args],
+            capture_output=True, text=True, timeout=300,
+        )
+        teardown_abort = "terminate called without an active exception" in result.stderr and "done: " in result.stderr
+        if result.returncode == 0 or not teardown_abort:
+            return result
+    return result
+
+
 def test_torchrun_cli_and_the_checkpoint_samples(tmp_path, cli):
     run = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(free_port()),
-         "-m", "infogan_cli", "train", "--dataset", "fake", "--width", "4", "--noise-dim", "8", "--batch-size", "16",
-         "--max-steps", "4", "--log-every", "2", "--device", "cpu", "--out", str(run)],
-        capture_output=True, text=True, timeout=300,
+    result = torchrun(
+        ["-m", "infogan_cli", "train", "--dataset", "fake", "--width", "4", "--noise-dim", "8", "--batch-size", "16",
+         "--max-steps", "4", "--log-every", "2", "--device", "cpu", "--out", str(run)]
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stderr.count("done: 4 steps") == 1  # rank 0 alone reports
@@ -73,11 +86,9 @@ def test_torchrun_cli_and_the_checkpoint_samples(tmp_path, cli):
     sample = cli("sample", str(run / "last.safetensors"), "--n", "4", "--out", str(tmp_path / "s.png"))
     assert sample.returncode == 0, sample.stderr
     # Resume under torchrun continues from the checkpoint.
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(free_port()),
-         "-m", "infogan_cli", "train", "--dataset", "fake", "--batch-size", "16", "--max-steps", "6", "--log-every", "2",
-         "--device", "cpu", "--out", str(run), "--resume"],
-        capture_output=True, text=True, timeout=300,
+    result = torchrun(
+        ["-m", "infogan_cli", "train", "--dataset", "fake", "--batch-size", "16", "--max-steps", "6", "--log-every", "2",
+         "--device", "cpu", "--out", str(run), "--resume"]
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "resuming at step 4" in result.stderr

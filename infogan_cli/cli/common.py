@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,9 +24,9 @@ def ensure_writable_dir(path: Path) -> Path:
         raise ConfigError(f"output folder {path} is a file", hint="pass --out with a folder path")
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".infogan-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        # A uniquely named probe: under torchrun every rank checks the same folder at once.
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".infogan-write-test-"):
+            pass
     except OSError as exc:
         raise ConfigError(f"cannot write to {path}: {exc.strerror}", hint="pick another --out folder") from None
     return path
