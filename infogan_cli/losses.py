@@ -60,6 +60,25 @@ def mutual_information_loss(
     return total, per_code
 
 
+def real_information(q: QOutput) -> torch.Tensor:
+    """I(x; c_hat) on a batch of real images, summed over categorical codes (nats).
+
+    H(mean_x Q(c|x)) - mean_x H(Q(c|x)): high when Q spreads the real images over a code's values
+    as evenly as the uniform prior does, and assigns each one confidently (the information-
+    maximising clustering objective of Krause et al. 2010, IMSAT's without augmentation). A code
+    that merges two digits into one value, and splits another across two, lowers the first part.
+    """
+    total = q.continuous_mean.new_zeros((), dtype=torch.float32)
+    for logits in q.categorical_logits:
+        log_p = F.log_softmax(logits.float(), dim=1)
+        p = log_p.exp()
+        marginal = p.mean(dim=0)
+        marginal_entropy = -(marginal * torch.log(marginal.clamp_min(1e-12))).sum()
+        conditional_entropy = -(p * log_p).sum(dim=1).mean()
+        total = total + marginal_entropy - conditional_entropy
+    return total
+
+
 def mutual_information_estimates(spec: LatentSpec, per_code: list[float], continuous_kind: str) -> list[float | None]:
     """Variational lower bound H(c) - E[-log Q(c|x)] per code, in nats (None where the loss is MSE)."""
     estimates: list[float | None] = []

@@ -3,7 +3,8 @@
 Three panels share the step axis:
   D and G loss                the adversarial game
   MI lower bound per code     against the entropy of the code's prior (dashed): ln K for a K-way
-                              categorical code, h(Unif(-1, 1)) = ln 2 or h(N(0, 1)) for a continuous one
+                              categorical code, h(Unif(-1, 1)) = ln 2 or h(N(0, 1)) for a continuous one;
+                              plus the categorical codes' information on real images (mi_real)
   images/s                    throughput per log interval
 """
 
@@ -121,6 +122,9 @@ def build_panels(records: list[dict[str, Any]], config: TrainConfig | None) -> l
             mi_series.append(series(name, COLORS[index % len(COLORS)], values))
         else:
             no_estimate.append(name)
+    real = [r.get("mi_real") for r in records]
+    if any(_finite(v) is not None for v in real):  # older runs did not log it
+        mi_series.append(series("real images", COLORS[len(code_names) % len(COLORS)], real))
     mi = Panel(
         "MI lower bound per code (nats); dashed: entropy of the code's prior",
         mi_series,

@@ -33,7 +33,7 @@ from .data import ImageDataset, load_dataset, to_unit_range
 from .errors import CheckpointError, ConfigError, DataError, TrainingDiverged
 from .folder import folder_batches
 from .latent import fixed_noise_grid, generator_input, sample_latent
-from .losses import adversarial_loss, mutual_information_estimates, mutual_information_loss
+from .losses import adversarial_loss, mutual_information_estimates, mutual_information_loss, real_information
 from .models import Discriminator, Generator, build_models
 from .render import save_grid
 from .runtime import (
@@ -48,7 +48,7 @@ from .runtime import (
 
 SAMPLE_ROWS = 10
 _RANK_SEED_STRIDE = 1_000_000_007  # keeps the latent streams of different ranks apart
-METRIC_NAMES = ("loss_d", "loss_g", "loss_mi")
+METRIC_NAMES = ("loss_d", "loss_g", "loss_mi", "mi_real")
 
 
 # ----------------------------------------------------------------------------- events
@@ -129,6 +129,7 @@ class Trainer:
         self.optimizer_d = torch.optim.Adam(
             [*self.discriminator.trunk.parameters(), *self.discriminator.d_head.parameters()], lr=config.lr_d, **adam
         )
+        self._discriminator_only = [*self.discriminator.trunk.parameters(), *self.discriminator.d_head.parameters()]
         self.optimizer_g = torch.optim.Adam(
             [*self.generator.parameters(), *self.discriminator.q_head.parameters()], lr=config.lr_g, **adam
         )
@@ -221,9 +222,20 @@ class Trainer:
         # backward, as DDP requires; the gradients of the real and fake halves add up.
         self.optimizer_d.zero_grad(set_to_none=True)
         with self._autocast():
-            real_logits, _ = self.d_model(real)
+            real_logits, real_codes = self.d_model(real)
             loss_real = adversarial_loss(real_logits, True)
-        self._backward(loss_real)
+            info_real = real_information(real_codes)
+        if config.lambda_real > 0:
+            # Trunk and Q head maximise the categorical codes' information on real images. The Q
+            # head's share is kept aside for the G+Q step, whose optimizer owns the Q head.
+            self._backward(loss_real - config.lambda_real * info_real)
+            q_head_grads = []
+            for parameter in self.discriminator.q_head.parameters():
+                q_head_grads.append(parameter.grad)
+                parameter.grad = None  # later passes accumulate in place: keep this one apart
+        else:
+            self._backward(loss_real)
+            q_head_grads = []
         with self._autocast():
             fake_logits, fake_codes = self.d_model(fake.detach())
             loss_fake = adversarial_loss(fake_logits, False)
@@ -237,17 +249,29 @@ class Trainer:
         self._step(self.optimizer_d)
         loss_d = loss_real.detach() + loss_fake.detach()
 
-        # G+Q step on the same fakes, through the updated discriminator.
+        # G+Q step on the same fakes, through the updated discriminator. This step does not update
+        # the trunk or the D head, so their weight gradients are not computed (same result, less work).
         self.optimizer_g.zero_grad(set_to_none=True)
-        with self._autocast():
-            logits, codes = self.d_model(fake)
-            loss_g = adversarial_loss(logits, True)
-            loss_mi, per_code = mutual_information_loss(codes, latent, config.lambda_cat, config.lambda_cont, config.continuous_loss)
-        self._backward(loss_g + loss_mi)
+        self._freeze_discriminator(True)
+        try:
+            with self._autocast():
+                logits, codes = self.d_model(fake)
+                loss_g = adversarial_loss(logits, True)
+                loss_mi, per_code = mutual_information_loss(codes, latent, config.lambda_cat, config.lambda_cont, config.continuous_loss)
+            self._backward(loss_g + loss_mi)
+        finally:
+            self._freeze_discriminator(False)
+        for parameter, grad in zip(self.discriminator.q_head.parameters(), q_head_grads):
+            if grad is not None:
+                parameter.grad = grad if parameter.grad is None else parameter.grad + grad
         self._step(self.optimizer_g)
         if self.scaler is not None:
             self.scaler.update()
-        return torch.stack([loss_d, loss_g, loss_mi, *per_code]).detach().float()
+        return torch.stack([loss_d, loss_g, loss_mi, info_real.detach(), *per_code]).detach().float()
+
+    def _freeze_discriminator(self, frozen: bool) -> None:
+        for parameter in self._discriminator_only:
+            parameter.requires_grad_(not frozen)
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None)

@@ -19,7 +19,7 @@ from infogan_cli.config import LatentSpec, ModelConfig, TrainConfig
 from infogan_cli.config_file import OptionSpec, read_options_file, spec_from_annotation
 from infogan_cli.errors import CheckpointError, ConfigError, InfoganError
 from infogan_cli.models import build_models
-from infogan_cli.plot import COLORS, PANEL_HEIGHT, PANEL_WIDTH, axis_range, plot_run, tick_label
+from infogan_cli.plot import COLORS, PANEL_HEIGHT, PANEL_WIDTH, axis_range, build_panels, plot_run, tick_label
 from infogan_cli.summary import summarize_checkpoint
 
 SPEC = LatentSpec(noise_dim=8, categorical=(10, 4), continuous=1)
@@ -254,3 +254,11 @@ def test_option_specs_from_annotations() -> None:
     assert spec_from_annotation(Optional[Path]) == OptionSpec(Path)
     assert spec_from_annotation(float | None, minimum=0) == OptionSpec(float, minimum=0)
     assert spec_from_annotation(bool) == OptionSpec(bool)
+
+
+def test_plot_shows_real_image_information_when_logged(tmp_path) -> None:
+    with_real = [json.dumps({**json.loads(metric_line(step, 1.0)), "mi_real": 1.5}) + "\n" for step in (1, 2)]
+    labels = [s.label for s in build_panels([json.loads(line) for line in with_real], None)[1].series]
+    assert labels == ["c1", "c2", "real images"]
+    older = build_panels([json.loads(metric_line(1, 1.0))], None)[1].series  # runs before mi_real
+    assert [s.label for s in older] == ["c1", "c2"]

@@ -9,7 +9,7 @@ import torch
 
 from infogan_cli.config import LatentSpec, ModelConfig
 from infogan_cli.latent import fix_codes, fixed_noise_grid, generator_input, sample_latent
-from infogan_cli.losses import adversarial_loss, gaussian_nll, mutual_information_loss
+from infogan_cli.losses import adversarial_loss, gaussian_nll, mutual_information_loss, real_information
 from infogan_cli.models import QOutput, build_models
 
 
@@ -117,3 +117,29 @@ def test_init_is_small_normal():
     weight = generator.fc[0].weight
     assert abs(weight.std().item() - 0.02) < 0.002
     assert abs(weight.mean().item()) < 0.002
+
+
+def _q(*logits: torch.Tensor) -> QOutput:
+    batch = logits[0].shape[0]
+    return QOutput(list(logits), torch.zeros(batch, 0), torch.zeros(batch, 0))
+
+
+def test_real_information_values():
+    k = 4
+    confident_even = torch.eye(k).repeat(2, 1) * 50.0  # each value twice, all near one-hot
+    assert real_information(_q(confident_even)).item() == pytest.approx(math.log(k), abs=1e-4)
+    confident_one_value = torch.zeros(8, k)
+    confident_one_value[:, 2] = 50.0  # a merged code: everything in one value
+    assert real_information(_q(confident_one_value)).item() == pytest.approx(0.0, abs=1e-4)
+    unsure = torch.zeros(8, k)  # uniform posteriors: even marginal, no information
+    assert real_information(_q(unsure)).item() == pytest.approx(0.0, abs=1e-6)
+    # Two digits merged into one value and one split over two: lower than the even assignment.
+    merged_split = torch.eye(k)[torch.tensor([0, 0, 0, 0, 1, 1, 2, 3])] * 50.0
+    marginal = [0.5, 0.25, 0.125, 0.125]
+    merged_split_information = real_information(_q(merged_split)).item()
+    assert merged_split_information == pytest.approx(-sum(p * math.log(p) for p in marginal), abs=1e-4)
+    assert merged_split_information < math.log(k) - 0.15
+    # Several categorical codes add up.
+    binary_even = torch.eye(2).repeat(4, 1) * 50.0
+    two_codes = real_information(_q(confident_even, binary_even)).item()
+    assert two_codes == pytest.approx(math.log(k) + math.log(2), abs=1e-4)

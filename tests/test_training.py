@@ -96,3 +96,54 @@ def test_mi_updates_trunk_option_changes_training(tmp_path):
     trunk = [n for n in a if n.startswith("discriminator.trunk.") and n.endswith("weight")]
     assert any(not torch.equal(a[n], b[n]) for n in trunk)
     assert with_trunk[-1].step == without[-1].step == 6
+
+
+def _gradients(loss: torch.Tensor, module: torch.nn.Module) -> list[torch.Tensor]:
+    return list(torch.autograd.grad(loss, list(module.parameters()), allow_unused=True))
+
+
+@pytest.mark.parametrize("lambda_real", [0.0, 2.0])
+def test_q_head_gets_its_g_step_gradient_plus_the_real_information_term(tmp_path, lambda_real):
+    """The G+Q optimizer's Q-head gradient is the G+Q step's MI gradient plus, with
+    --lambda-real, the real-image information gradient from the D step; nothing from the D
+    step's own MI pass leaks in, and the frozen trunk is trainable again afterwards."""
+    import copy
+
+    from infogan_cli.data import to_unit_range
+    from infogan_cli.latent import generator_input, sample_latent
+    from infogan_cli.losses import adversarial_loss, mutual_information_loss, real_information
+    from infogan_cli.trainer import prepare
+
+    config = tiny_config(lambda_real=lambda_real, precision="fp32")
+    trainer, _ = prepare(config, tmp_path, resume=False)
+    real = to_unit_range(next(trainer.batches(0, 0)))
+    d_before = copy.deepcopy(trainer.discriminator)
+    g_before = copy.deepcopy(trainer.generator)
+    rng_state = trainer.rng.get_state()
+    seen: list[list[torch.Tensor]] = []
+    step = trainer.optimizer_g.step
+
+    def spy(*args, **kwargs):
+        seen.append([p.grad.clone() for p in trainer.discriminator.q_head.parameters()])
+        return step(*args, **kwargs)
+
+    trainer.optimizer_g.step = spy
+    trainer.train_step(real)
+
+    # What the Q head should get: the real-image term at the D step's starting weights...
+    real_term = _gradients(-lambda_real * real_information(d_before(real)[1]), d_before.q_head)
+    # ...plus the G+Q step's MI gradient through the updated trunk and the unchanged Q head.
+    d_after = copy.deepcopy(trainer.discriminator)
+    d_after.q_head.load_state_dict(d_before.q_head.state_dict())
+    rng = torch.Generator().manual_seed(0)
+    rng.set_state(rng_state)
+    latent = sample_latent(config.latent, real.shape[0], rng)
+    logits, codes = d_after(g_before(generator_input(config.latent, latent)))
+    loss_mi, _ = mutual_information_loss(codes, latent, config.lambda_cat, config.lambda_cont, config.continuous_loss)
+    g_term = _gradients(adversarial_loss(logits, True) + loss_mi, d_after.q_head)
+    for got, from_real, from_g in zip(seen[0], real_term, g_term):
+        expected = from_g + (from_real if from_real is not None else 0)
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+    if lambda_real > 0:
+        assert any(float(g.abs().sum()) > 0 for g in real_term if g is not None)
+    assert all(p.requires_grad for p in trainer.discriminator.parameters())
