@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -24,6 +24,9 @@ from .config import TrainConfig, train_from_dict
 from .errors import CheckpointError, ConfigError, first_line
 from .files import atomic_write
 from .models import Discriminator, Generator, build_models
+
+if TYPE_CHECKING:
+    from .optim import Adam
 
 FORMAT_NAME = "infogan-checkpoint"
 FORMAT_VERSION = 1
@@ -67,7 +70,7 @@ def checkpoint_contents(
     discriminator: nn.Module,
     step: int,
     epoch: int,
-    optimizers: dict[str, torch.optim.Optimizer] | None = None,
+    optimizers: dict[str, Adam] | None = None,
     rng: dict[str, torch.Tensor] | None = None,
     metrics: dict[str, Any] | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -253,7 +256,7 @@ def load_module_state(checkpoint: Checkpoint, prefix: str, module: nn.Module) ->
         raise CheckpointError(f"{checkpoint.path}: {prefix} weights do not match ({first_line(exc)})") from None
 
 
-def load_optimizer_state(checkpoint: Checkpoint, name: str, optimizer: torch.optim.Optimizer) -> None:
+def load_optimizer_state(checkpoint: Checkpoint, name: str, optimizer: Adam) -> None:
     if name not in checkpoint.optimizers:
         raise CheckpointError(f"{checkpoint.path} has no {name} state to resume from")
     try:

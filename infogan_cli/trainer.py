@@ -35,6 +35,7 @@ from .folder import folder_batches
 from .latent import fixed_noise_grid, generator_input, sample_latent
 from .losses import adversarial_loss, mutual_information_estimates, mutual_information_loss, real_information
 from .models import Discriminator, Generator, build_models
+from .optim import Adam
 from .render import save_grid
 from .runtime import (
     DistributedContext,
@@ -126,11 +127,9 @@ class Trainer:
         # Fused Adam: one kernel per parameter group instead of one per tensor and operation.
         fused = device.type in ("cpu", "cuda")
         adam = dict(betas=(config.beta1, config.beta2), fused=fused, foreach=None if fused else True)
-        self.optimizer_d = torch.optim.Adam(
-            [*self.discriminator.trunk.parameters(), *self.discriminator.d_head.parameters()], lr=config.lr_d, **adam
-        )
         self._discriminator_only = [*self.discriminator.trunk.parameters(), *self.discriminator.d_head.parameters()]
-        self.optimizer_g = torch.optim.Adam(
+        self.optimizer_d = Adam(self._discriminator_only, lr=config.lr_d, **adam)
+        self.optimizer_g = Adam(
             [*self.generator.parameters(), *self.discriminator.q_head.parameters()], lr=config.lr_g, **adam
         )
         self.autocast_dtype = resolve_precision(config.precision, device)
@@ -279,7 +278,7 @@ class Trainer:
     def _backward(self, loss: torch.Tensor) -> None:
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
 
-    def _step(self, optimizer: torch.optim.Optimizer) -> None:
+    def _step(self, optimizer: Adam) -> None:
         if self.scaler is not None:
             self.scaler.step(optimizer)
         else:
