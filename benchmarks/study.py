@@ -31,8 +31,6 @@ VARIANTS: dict[str, list[str]] = {
     "fixed-std-lambda-1": ["--continuous-loss", "mse", "--lambda-cont", "1"],  # the authors' MNIST code
     "batch-64": ["--batch-size", "64"],
     "lr-g-2e-4": ["--lr-g", "2e-4"],
-    "real-mi-1": ["--lambda-real", "1"],
-    "real-mi-0.3": ["--lambda-real", "0.3"],
 }
 
 

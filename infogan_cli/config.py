@@ -126,7 +126,6 @@ class TrainConfig:
     beta2: float = 0.999
     lambda_cat: float = 1.0  # 2 helped at 1500 steps but not at 5 epochs (docs/results.md)
     lambda_cont: float = 0.1
-    lambda_real: float = 0.0  # weight of the categorical codes' information on real images
     continuous_loss: str = "gaussian"
     mi_updates_trunk: bool = True
     seed: int = 0
@@ -154,7 +153,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not (0 <= value < 1):
                 raise ConfigError(f"{name} must be in [0, 1), got {value}")
-        for name in ("lambda_cat", "lambda_cont", "lambda_real"):
+        for name in ("lambda_cat", "lambda_cont"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name.replace('_', '-')} must be >= 0, got {value}")
@@ -230,7 +229,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Our defaults (tuned in benchmarks/quality.py; see docs/results.md).
     "default": {},
     # The InfoGAN paper's MNIST setup (appendix C.1 and the authors' code).
-    "paper": {"model": {"architecture": "paper"}, "lr_d": 2e-4, "lr_g": 1e-3, "batch_size": 128, "lambda_cat": 1.0, "lambda_real": 0.0},
+    "paper": {"model": {"architecture": "paper"}, "lr_d": 2e-4, "lr_g": 1e-3, "batch_size": 128, "lambda_cat": 1.0},
     # The Keras tutorial in shared/seed: one 10-way code, no continuous codes, Adam 2e-4 for both.
     "tutorial": {
         "model": {"architecture": "tutorial"},
@@ -240,7 +239,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 64,
         "mi_updates_trunk": False,
         "lambda_cat": 1.0,
-        "lambda_real": 0.0,
     },
 }
 

@@ -223,18 +223,8 @@ class Trainer:
         with self._autocast():
             real_logits, real_codes = self.d_model(real)
             loss_real = adversarial_loss(real_logits, True)
-            info_real = real_information(real_codes)
-        if config.lambda_real > 0:
-            # Trunk and Q head maximise the categorical codes' information on real images. The Q
-            # head's share is kept aside for the G+Q step, whose optimizer owns the Q head.
-            self._backward(loss_real - config.lambda_real * info_real)
-            q_head_grads = []
-            for parameter in self.discriminator.q_head.parameters():
-                q_head_grads.append(parameter.grad)
-                parameter.grad = None  # later passes accumulate in place: keep this one apart
-        else:
-            self._backward(loss_real)
-            q_head_grads = []
+            info_real = real_information(real_codes).detach()  # logged only: mi_real
+        self._backward(loss_real)
         with self._autocast():
             fake_logits, fake_codes = self.d_model(fake.detach())
             loss_fake = adversarial_loss(fake_logits, False)
@@ -260,13 +250,10 @@ class Trainer:
             self._backward(loss_g + loss_mi)
         finally:
             self._freeze_discriminator(False)
-        for parameter, grad in zip(self.discriminator.q_head.parameters(), q_head_grads):
-            if grad is not None:
-                parameter.grad = grad if parameter.grad is None else parameter.grad + grad
         self._step(self.optimizer_g)
         if self.scaler is not None:
             self.scaler.update()
-        return torch.stack([loss_d, loss_g, loss_mi, info_real.detach(), *per_code]).detach().float()
+        return torch.stack([loss_d, loss_g, loss_mi, info_real, *per_code]).detach().float()
 
     def _freeze_discriminator(self, frozen: bool) -> None:
         for parameter in self._discriminator_only:
