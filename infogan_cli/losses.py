@@ -13,6 +13,9 @@ from .models import QOutput
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 # Bound the learned log-std: a collapsing std would make the NLL (and its gradients) explode.
+# The bound applies to the value only; its gradient passes straight through, because a plain
+# clamp has zero gradient outside the bounds: a Q head whose log-std overshot 2 could never
+# bring it back, and that code's MI stayed at its floor for the rest of the run.
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
@@ -24,7 +27,7 @@ def adversarial_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
 
 def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
     """Elementwise -log N(x; mean, exp(log_std)^2)."""
-    log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+    log_std = log_std + (log_std.clamp(LOG_STD_MIN, LOG_STD_MAX) - log_std).detach()
     return HALF_LOG_2PI + log_std + 0.5 * ((x - mean) * torch.exp(-log_std)) ** 2
 
 

@@ -9,7 +9,7 @@ import torch
 
 from infogan_cli.config import LatentSpec, ModelConfig
 from infogan_cli.latent import fix_codes, fixed_noise_grid, generator_input, sample_latent
-from infogan_cli.losses import adversarial_loss, gaussian_nll, mutual_information_loss, real_information
+from infogan_cli.losses import LOG_STD_MAX, LOG_STD_MIN, adversarial_loss, gaussian_nll, mutual_information_loss, real_information
 from infogan_cli.models import QOutput, build_models
 
 
@@ -92,6 +92,21 @@ def test_gaussian_nll_matches_formula():
     std = 0.5
     expected = 0.5 * math.log(2 * math.pi) + math.log(std) + (0.5**2) / (2 * std**2)
     assert gaussian_nll(x, mean, log_std).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_gaussian_nll_bounds_the_std_but_keeps_its_gradient():
+    x, mean = torch.tensor([0.5]), torch.tensor([0.0])
+    inside = torch.tensor([0.0], requires_grad=True)
+    gaussian_nll(x, mean, inside).backward()
+    assert inside.grad.item() == pytest.approx(1 - 0.25, rel=1e-6)  # d/ds of s + e^(-2s) x^2 / 2
+    for raw, bound in ((8.0, LOG_STD_MAX), (-9.0, LOG_STD_MIN)):
+        outside = torch.tensor([raw], requires_grad=True)
+        nll = gaussian_nll(x, mean, outside)
+        assert nll.item() == pytest.approx(gaussian_nll(x, mean, torch.tensor([bound])).item())  # the value is bounded
+        nll.backward()
+        # ...and the gradient, taken at the bound, still points back inside it.
+        assert outside.grad.item() == pytest.approx(1 - 0.25 * math.exp(-2 * bound), rel=1e-5)
+        assert (outside.grad.item() > 0) == (raw > bound)
 
 
 def test_mutual_information_loss_weights_each_code():
