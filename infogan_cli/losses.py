@@ -68,8 +68,8 @@ def real_information(q: QOutput) -> torch.Tensor:
 
     H(mean_x Q(c|x)) - mean_x H(Q(c|x)): high when Q spreads the real images over a code's values
     as evenly as the uniform prior does, and assigns each one confidently (the information-
-    maximising clustering objective of Krause et al. 2010, IMSAT's without augmentation). A code
-    that merges two digits into one value, and splits another across two, lowers the first part.
+    maximising clustering objective of Krause et al. 2010, IMSAT's without augmentation). A merge
+    of two digits lowers the first part only if no split elsewhere evens the marginal out again.
     """
     total = q.continuous_mean.new_zeros((), dtype=torch.float32)
     for logits in q.categorical_logits:
