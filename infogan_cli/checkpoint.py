@@ -221,7 +221,6 @@ def _check_file(path: Path) -> None:
         raise CheckpointError(f"checkpoint {path} is empty")
 
 
-
 def _check_model_shapes(path: Path, config: TrainConfig, shapes: dict[str, tuple[list[int], str]]) -> None:
     """Build the models on the meta device (no memory), bound their size, compare shapes."""
     with torch.device("meta"):

@@ -304,4 +304,3 @@ def load_classifier(path: str | os.PathLike, device: torch.device | str = "cpu")
     except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
         raise CheckpointError(f"{path}: classifier weights do not load ({first_line(exc)})") from None
     return ReferenceClassifier(network.to(device).eval(), config, dataset, test_accuracy, train_steps, device, path)
-

@@ -155,7 +155,6 @@ def _load_rgb_set(name: str, root: Path, train: bool) -> ImageDataset:
     return ImageDataset(images.contiguous(), labels.long(), name)
 
 
-
 def _find_idx(directory: Path, split: str, kind: str) -> Path | None:
     """Find e.g. train-images-idx3-ubyte(.gz) or t10k-labels-idx1-ubyte in a folder."""
     prefixes = ("train",) if split == "train" else ("t10k", "test")
