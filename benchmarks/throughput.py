@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from infogan_cli.config import LatentSpec, ModelConfig, TrainConfig  # noqa: E402
 from infogan_cli.data import load_dataset, resolve_data_root  # noqa: E402
+from infogan_cli.linear import onednn_linear_enabled, set_onednn_linear  # noqa: E402
 from infogan_cli.runtime import configure_backends, resolve_device  # noqa: E402
 from infogan_cli.trainer import Trainer  # noqa: E402
 
@@ -171,14 +172,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--precision", default="auto", help="our path's autocast precision (auto = fp32, bf16, fp16)")
+    parser.add_argument(
+        "--torch-linear", action="store_true", help="our path with torch's F.linear (MKL on x86) instead of the oneDNN route, to compare"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = parser.parse_args()
+    if args.torch_linear:
+        set_onednn_linear(False)
     device = resolve_device(args.device)
     configure_backends(device)
     data_root = resolve_data_root(args.data_root)
     import tempfile
 
-    results = {"device": str(device), "precision": args.precision, "batch_size": args.batch_size, "steps": args.steps, "threads": torch.get_num_threads()}
+    results = {"device": str(device), "precision": args.precision, "onednn_linear": onednn_linear_enabled(), "batch_size": args.batch_size, "steps": args.steps, "threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory() as out:
         results["infogan_images_per_s"] = infogan_steps(data_root, device, args.batch_size, args.steps, args.warmup, Path(out), args.precision)
     results["infogan_peak_mib"] = peak_memory_mib(device)
@@ -191,7 +197,7 @@ def main() -> None:
         print(json.dumps(results))
     else:
         for key, value in results.items():
-            print(f"{key:24s} {value:.1f}" if isinstance(value, float) else f"{key:24s} {value}")
+            print(f"{key:24s} {value:.2f}" if isinstance(value, float) else f"{key:24s} {value}")
 
 
 if __name__ == "__main__":

@@ -123,7 +123,9 @@ class Adam:
                 value = saved[key]
                 if not isinstance(value, torch.Tensor) or value.shape != param.shape:
                     raise ValueError(f"parameter {index}: {key} has shape {getattr(value, 'shape', None)}, not {tuple(param.shape)}")
-                state[key] = value.to(device=param.device, dtype=param.dtype)
+                # In the parameter's own layout (e.g. channels_last): the fused kernel walks
+                # parameter, gradient and moments as flat memory.
+                state[key] = torch.empty_like(param).copy_(value)
             state["step"] += torch.as_tensor(saved["step"], dtype=torch.float32).reshape(()).to(state["step"].device)
             restored[param] = state
         self.state = restored

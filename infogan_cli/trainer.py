@@ -121,7 +121,11 @@ class Trainer:
             discriminator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(discriminator)
         # The plain modules own the weights and are what checkpoints save; under torchrun the
         # steps run through DDP wrappers of them (g_model, d_model).
-        self.generator, self.discriminator = generator.to(device), discriminator.to(device)
+        # channels_last on CPU: oneDNN's convolutions run faster on NHWC, most of all the ones
+        # with a single image channel (docs/performance.md). Checkpoints still hold NCHW tensors.
+        self.memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+        self.generator = generator.to(device, memory_format=self.memory_format)
+        self.discriminator = discriminator.to(device, memory_format=self.memory_format)
         self.g_model: torch.nn.Module = self.generator
         self.d_model: torch.nn.Module = self.discriminator
         # Fused Adam: one kernel per parameter group instead of one per tensor and operation.
@@ -213,6 +217,7 @@ class Trainer:
     def train_step(self, real: torch.Tensor) -> torch.Tensor:
         """One D update and one G+Q update; returns the losses as a device tensor (no sync)."""
         config, spec = self.config, self.config.latent
+        real = real.contiguous(memory_format=self.memory_format)
         latent = sample_latent(spec, real.shape[0], self.rng)
         with self._autocast():
             fake = self.g_model(generator_input(spec, latent))  # (B, C, H, W)
