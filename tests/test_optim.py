@@ -83,3 +83,26 @@ assert "torch._dynamo" not in sys.modules, "torch._dynamo was imported"
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_restored_moments_take_the_parameter_layout():
+    """A channels_last weight restored from a file's NCHW moments: the fused kernel walks the
+    memory of parameter, gradient and moments in step, so the moments must share its strides."""
+    torch.manual_seed(0)
+    reference = torch.nn.Conv2d(3, 4, 3)
+    channels_last = copy.deepcopy(reference).to(memory_format=torch.channels_last)
+    assert not channels_last.weight.is_contiguous()
+    saved = torch.optim.Adam(reference.parameters(), lr=1e-2, fused=True)
+    images = torch.randn(2, 3, 6, 6)
+    reference(images).square().mean().backward()
+    saved.step()
+    channels_last.load_state_dict(reference.state_dict())
+    ours = Adam(channels_last.parameters(), lr=1e-2, fused=True)
+    ours.load_state_dict(copy.deepcopy(saved.state_dict()))  # contiguous moments, as read from a file
+    moments = ours.state[channels_last.weight]
+    assert moments["exp_avg"].stride() == channels_last.weight.stride()
+    for module, optimizer in ((reference, saved), (channels_last, ours)):
+        optimizer.zero_grad()
+        module(images.contiguous(memory_format=torch.channels_last)).square().mean().backward()
+        optimizer.step()
+    torch.testing.assert_close(channels_last.weight, reference.weight, rtol=1e-5, atol=1e-6)
