@@ -22,7 +22,7 @@ def train(
     dataset: str = typer.Option("mnist", help="mnist, fashion-mnist, cifar10, svhn, idx:DIR (IDX files), folder:DIR (PNG/JPEG, recursive) or fake."),
     data_root: Optional[Path] = typer.Option(None, help="Folder with the dataset (default: $INFOGAN_DATA_ROOT, else ~/.cache/infogan/data; downloaded if missing)."),
     preset: str = typer.Option("default", help="Starting settings: default, paper or tutorial; flags override them."),
-    epochs: Optional[int] = typer.Option(None, min=1, help="Passes over the training set (default 9)."),
+    epochs: Optional[int] = typer.Option(None, min=1, help="Passes over the training set (default 12)."),
     max_steps: Optional[int] = typer.Option(None, min=1, help="Stop after this many steps, even mid-epoch."),
     batch_size: Optional[int] = typer.Option(None, min=1, help="Images per step (default 128)."),
     noise_dim: Optional[int] = typer.Option(None, min=0, help="Dimensions of the N(0, 1) noise z (default 62)."),
