@@ -84,6 +84,7 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
         _enabled
         and x.device.type == "cpu"
         and x.dim() == 2
+        and x.shape[0] > 0  # oneDNN has no primitive for an empty batch
         and x.dtype == torch.float32
         and weight.dtype == torch.float32
         and not torch.is_autocast_enabled("cpu")

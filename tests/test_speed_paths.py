@@ -103,6 +103,8 @@ def test_linear_falls_back_to_torch_where_the_onednn_route_does_not_apply():
     x, weight, b, _ = _linear_case(True)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert linear(x, weight, b).dtype == torch.bfloat16  # autocast still applies
+    empty = linear(x[:0], weight, b)
+    assert empty.shape == (0, 70) and type(empty.grad_fn).__name__ == "AddmmBackward0"
     doubled = linear(x.double(), weight.double(), b.double())
     assert doubled.dtype == torch.float64 and type(doubled.grad_fn).__name__ != "_OneDNNLinearBackward"
     previous = set_onednn_linear(False)
