@@ -117,7 +117,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     dataset: str = "mnist"
     data_root: str | None = None
-    epochs: int = 12  # about 13 minutes on 2 CPU cores; 12 beat 9 on the training split (docs/results.md)
+    epochs: int = 12  # about 14 minutes on 2 CPU cores; 12 beat 9 on the training split (docs/results.md)
     max_steps: int | None = None
     batch_size: int = 128
     lr_d: float = 2e-4
