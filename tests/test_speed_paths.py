@@ -1,12 +1,18 @@
-"""The fast paths: precision choice, fused Adam, torch.compile, and the CUDA path (skipped without CUDA)."""
+"""The fast paths: precision choice, fused Adam, torch.compile, the oneDNN linear route, channels_last,
+and the CUDA path (skipped without CUDA)."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from infogan_cli.checkpoint import load_checkpoint
 from infogan_cli.errors import ConfigError
+from infogan_cli.linear import Linear, linear, onednn_linear_enabled, set_onednn_linear
 from infogan_cli.runtime import resolve_precision
 from infogan_cli.trainer import train
 from tests.conftest import tiny_config
@@ -61,8 +67,6 @@ def test_cuda_training_path(tmp_path, precision):
 
 # --- the oneDNN route for fp32 linear layers on x86 CPUs, and channels_last convolutions
 
-from infogan_cli.linear import Linear, linear, onednn_linear_enabled, set_onednn_linear  # noqa: E402
-
 needs_onednn = pytest.mark.skipif(not onednn_linear_enabled(), reason="the oneDNN linear route is off here (not x86-64 or no oneDNN)")
 
 
@@ -116,10 +120,6 @@ def test_linear_falls_back_to_torch_where_the_onednn_route_does_not_apply():
 
 
 def test_onednn_linear_can_be_switched_off_from_the_environment():
-    import os
-    import subprocess
-    import sys
-
     code = "from infogan_cli.linear import onednn_linear_enabled; print(onednn_linear_enabled())"
     env = {**os.environ, "INFOGAN_ONEDNN_LINEAR": "0"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
