@@ -49,9 +49,10 @@ def set_onednn_linear(enabled: bool) -> bool:
     return previous
 
 
-def _matmul_t(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """a @ b.T through oneDNN (``b`` is (out, in), like a linear weight; views are fine)."""
-    return torch.ops.mkldnn._linear_pointwise(a, b, None, "none", [], "")
+def _matmul_t(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """a @ b.T (+ bias) through oneDNN (``b`` is (out, in), like a linear weight; views are fine).
+    The one place that calls torch's internal op, whose signature is not a public API."""
+    return torch.ops.mkldnn._linear_pointwise(a, b, bias, "none", [], "")
 
 
 class _OneDNNLinear(torch.autograd.Function):
@@ -59,7 +60,7 @@ class _OneDNNLinear(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
-        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+        return _matmul_t(x, weight, bias)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
