@@ -127,6 +127,9 @@ class TrainConfig:
     lambda_cat: float = 1.0  # 2 helped at 1500 steps but not at 5 epochs (docs/results.md)
     lambda_cont: float = 0.1
     continuous_loss: str = "gaussian"
+    # Weight of Q's categorical consistency under small random affine transforms of real images
+    # (augment.py); 0: off, the paper's objective.
+    lambda_consistency: float = 0.0
     mi_updates_trunk: bool = True
     seed: int = 0
     device: str = "auto"
@@ -153,7 +156,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not (0 <= value < 1):
                 raise ConfigError(f"{name} must be in [0, 1), got {value}")
-        for name in ("lambda_cat", "lambda_cont"):
+        for name in ("lambda_cat", "lambda_cont", "lambda_consistency"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name.replace('_', '-')} must be >= 0, got {value}")

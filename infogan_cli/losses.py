@@ -93,3 +93,16 @@ def mutual_information_estimates(spec: LatentSpec, per_code: list[float], contin
         else:
             estimates.append(None)
     return estimates
+
+
+def categorical_consistency(clean: QOutput, moved: QOutput) -> torch.Tensor:
+    """KL(Q(c|x) || Q(c|T(x))) per image, averaged, summed over categorical codes (nats).
+
+    The clean prediction is the target (no gradient), so the loss moves Q's answer on the
+    transformed image towards its answer on the original one. Zero when they agree.
+    """
+    total = clean.continuous_mean.new_zeros((), dtype=torch.float32)
+    for clean_logits, moved_logits in zip(clean.categorical_logits, moved.categorical_logits):
+        target = F.log_softmax(clean_logits.detach().float(), dim=1)
+        total = total + F.kl_div(F.log_softmax(moved_logits.float(), dim=1), target, reduction="batchmean", log_target=True)
+    return total

@@ -33,7 +33,14 @@ from .data import ImageDataset, load_dataset, to_unit_range
 from .errors import CheckpointError, ConfigError, DataError, TrainingDiverged
 from .folder import folder_batches
 from .latent import fixed_noise_grid, generator_input, sample_latent
-from .losses import adversarial_loss, mutual_information_estimates, mutual_information_loss, real_information
+from .augment import random_affine
+from .losses import (
+    adversarial_loss,
+    categorical_consistency,
+    mutual_information_estimates,
+    mutual_information_loss,
+    real_information,
+)
 from .models import Discriminator, Generator, build_models
 from .optim import Adam
 from .render import save_grid
@@ -50,6 +57,7 @@ from .runtime import (
 SAMPLE_ROWS = 10
 _RANK_SEED_STRIDE = 1_000_000_007  # keeps the latent streams of different ranks apart
 METRIC_NAMES = ("loss_d", "loss_g", "loss_mi", "mi_real")
+CONSISTENCY_METRIC = "consistency"  # logged after METRIC_NAMES when lambda_consistency > 0
 
 
 # ----------------------------------------------------------------------------- events
@@ -144,6 +152,7 @@ class Trainer:
         self.steps_per_epoch = max(1, len(self.data) // dist.world_size // config.batch_size)
         total = config.epochs * self.steps_per_epoch
         self.total_steps = min(total, config.max_steps) if config.max_steps else total
+        self.metric_names = METRIC_NAMES + ((CONSISTENCY_METRIC,) if config.lambda_consistency > 0 else ())
         self.step = 0
         self.saved_step = -1  # the step of the newest checkpoint written by this process
         # Per-step losses stay on the device until a log or checkpoint reads them (no per-step sync).
@@ -230,6 +239,14 @@ class Trainer:
             loss_real = adversarial_loss(real_logits, True)
             info_real = real_information(real_codes).detach()  # logged only: mi_real
         self._backward(loss_real)
+        extra = []
+        if config.lambda_consistency > 0:
+            with self._autocast():
+                _, moved_codes = self.d_model(random_affine(real, self.rng))
+                consistency = categorical_consistency(real_codes, moved_codes)
+            # Trains the trunk (the Q head's gradients here are dropped, as for the D step's MI term).
+            self._backward(config.lambda_consistency * consistency)
+            extra.append(consistency.detach())
         with self._autocast():
             fake_logits, fake_codes = self.d_model(fake.detach())
             loss_fake = adversarial_loss(fake_logits, False)
@@ -258,7 +275,7 @@ class Trainer:
         self._step(self.optimizer_g)
         if self.scaler is not None:
             self.scaler.update()
-        return torch.stack([loss_d, loss_g, loss_mi, info_real, *per_code]).detach().float()
+        return torch.stack([loss_d, loss_g, loss_mi, info_real, *extra, *per_code]).detach().float()
 
     def _freeze_discriminator(self, frozen: bool) -> None:
         for parameter in self._discriminator_only:
@@ -303,7 +320,7 @@ class Trainer:
         finite = torch.isfinite(values)
         if not bool(finite.all()):
             row, column = (~finite).nonzero()[0].tolist()
-            names = list(METRIC_NAMES) + [f"loss_{n}" for n in self.config.latent.code_names]
+            names = list(self.metric_names) + [f"loss_{n}" for n in self.config.latent.code_names]
             raise TrainingDiverged(
                 f"{names[column]} became {values[row, column].item()} at step {steps[row]}",
                 hint="lower the learning rates or lambdas; --detect-anomaly shows where; the last good checkpoint is kept",
@@ -311,12 +328,12 @@ class Trainer:
         means = values.mean(dim=0).tolist()
         elapsed = time.perf_counter() - self._interval_start
         spec = self.config.latent
-        per_code = means[len(METRIC_NAMES) :]
+        per_code = means[len(self.metric_names) :]
         mi = mutual_information_estimates(spec, per_code, self.config.continuous_loss)
         metrics: dict[str, Any] = {
             "step": self.step,
             "epoch": self.step / self.steps_per_epoch,
-            **dict(zip(METRIC_NAMES, means)),
+            **dict(zip(self.metric_names, means)),
             "loss_code": dict(zip(spec.code_names, per_code)),
             "mi": dict(zip(spec.code_names, mi)),
             "images_per_s": self._interval_images / elapsed if elapsed > 0 else 0.0,

@@ -32,6 +32,9 @@ def train(
     continuous_loss: Optional[str] = typer.Option(None, help="gaussian (NLL with learned std) or mse (fixed std)."),
     lambda_cat: Optional[float] = typer.Option(None, min=0, help="Weight of the categorical MI loss (default 1)."),
     lambda_cont: Optional[float] = typer.Option(None, min=0, help="Weight of the continuous MI loss (default 0.1)."),
+    lambda_consistency: Optional[float] = typer.Option(
+        None, min=0, help="Weight of Q's digit-code consistency under small random rotations, shears and shifts of real images (default 0: off)."
+    ),
     lr_d: Optional[float] = typer.Option(None, help="Adam learning rate of the discriminator (default 2e-4)."),
     lr_g: Optional[float] = typer.Option(None, help="Adam learning rate of the generator and Q head (default 1e-3)."),
     mi_updates_trunk: Optional[bool] = typer.Option(None, "--mi-updates-trunk/--no-mi-updates-trunk", help="Let the MI loss also train D's shared trunk (the paper's code does)."),
@@ -76,6 +79,7 @@ def train(
         lr_g=lr_g,
         lambda_cat=lambda_cat,
         lambda_cont=lambda_cont,
+        lambda_consistency=lambda_consistency,
         continuous_loss=continuous_loss,
         mi_updates_trunk=mi_updates_trunk,
         seed=seed,

@@ -1,0 +1,158 @@
+"""The affine augmentation and Q's categorical consistency loss (--lambda-consistency)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from infogan_cli.augment import AffineRange, random_affine, random_affine_matrices
+from infogan_cli.config import ConfigError, TrainConfig, train_from_dict
+from infogan_cli.losses import categorical_consistency
+from infogan_cli.models import QOutput
+from infogan_cli.trainer import CONSISTENCY_METRIC, METRIC_NAMES, StepLogged, prepare, train
+from tests.conftest import tiny_config
+
+NO_MOVE = AffineRange(rotation_degrees=0, shear_degrees=0, scale=0, translate=0)
+
+
+def _q(*logits: torch.Tensor) -> QOutput:
+    n = logits[0].shape[0]
+    return QOutput(list(logits), torch.zeros(n, 2), torch.zeros(n, 2))
+
+
+def test_zero_range_is_the_identity():
+    images = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    theta = random_affine_matrices(4, NO_MOVE, torch.Generator().manual_seed(1), images.device)
+    torch.testing.assert_close(theta, torch.tensor([[1.0, 0, 0], [0, 1, 0]]).expand(4, 2, 3))
+    torch.testing.assert_close(random_affine(images, torch.Generator().manual_seed(1), NO_MOVE), images)
+
+
+def test_matrices_stay_inside_their_ranges():
+    limits = AffineRange(rotation_degrees=20, shear_degrees=0, scale=0, translate=0.1)
+    theta = random_affine_matrices(500, limits, torch.Generator().manual_seed(2), torch.device("cpu"))
+    a, shift = theta[:, :, :2], theta[:, :, 2]
+    # Rotation only: orthonormal with determinant 1, angle within +-20 degrees, and all of it used.
+    torch.testing.assert_close(a @ a.transpose(1, 2), torch.eye(2).expand(500, 2, 2), atol=1e-5, rtol=0)
+    angles = torch.rad2deg(torch.atan2(a[:, 1, 0], a[:, 0, 0]))
+    assert angles.abs().max() <= 20 + 1e-4 and angles.abs().max() > 18
+    assert shift.abs().max() <= 0.2 + 1e-6 and shift.abs().max() > 0.18  # 10% of the side = 0.2 in [-1, 1] units
+
+
+def test_a_shift_moves_a_dot_by_whole_pixels():
+    """translate = 2/28 of the side is 2 pixels; with the draw forced to the limit the dot moves by 2."""
+    image = torch.full((1, 1, 28, 28), -1.0)
+    image[0, 0, 10, 10] = 1.0
+    limits = AffineRange(rotation_degrees=0, shear_degrees=0, scale=0, translate=2 / 28)
+    theta = random_affine_matrices(1, limits, torch.Generator().manual_seed(0), image.device)
+    theta[:, :, 2] = torch.tensor([2 * 2 / 28, 0.0])  # the largest shift: output x samples input x + 2
+    grid = F.affine_grid(theta, [1, 1, 28, 28], align_corners=False)
+    moved = F.grid_sample(image, grid, padding_mode="border", align_corners=False)
+    assert moved[0, 0, 10, 8].item() == pytest.approx(1.0, abs=1e-5)
+    assert moved[0, 0, 10, 10].item() == pytest.approx(-1.0, abs=1e-5)
+
+
+def test_random_affine_keeps_shape_layout_range_and_border():
+    images = torch.full((8, 1, 28, 28), -1.0)
+    images[:, :, 8:20, 12:16] = 1.0  # a bar in the middle, background at the edge
+    images = images.contiguous(memory_format=torch.channels_last)
+    moved = random_affine(images, torch.Generator().manual_seed(3))
+    assert moved.shape == images.shape and moved.is_contiguous(memory_format=torch.channels_last)
+    assert moved.min() >= -1 - 1e-6 and moved.max() <= 1 + 1e-6
+    # The border repeats the background: no grey frame from zero padding.
+    edges = torch.cat([moved[:, :, 0, :], moved[:, :, -1, :], moved[:, :, :, 0], moved[:, :, :, -1]], dim=2)
+    torch.testing.assert_close(edges, torch.full_like(edges, -1.0))
+    assert not torch.allclose(moved, images)
+    # Same generator state, same transforms.
+    torch.testing.assert_close(moved, random_affine(images, torch.Generator().manual_seed(3)))
+
+
+def test_consistency_is_the_kl_from_the_clean_prediction():
+    clean = torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
+    moved = torch.tensor([[0.0, 1.0, 0.0], [1.0, -1.0, 0.5]], requires_grad=True)
+    p = clean.softmax(1)
+    expected = (p * (p.log() - moved.detach().log_softmax(1))).sum(1).mean()
+    value = categorical_consistency(_q(clean.clone().requires_grad_()), _q(moved))
+    assert value.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert categorical_consistency(_q(clean), _q(clean.clone())).item() == pytest.approx(0.0, abs=1e-7)
+    value.backward()
+    assert moved.grad is not None and moved.grad.abs().sum() > 0
+
+
+def test_consistency_sums_over_categorical_codes_and_leaves_the_target_alone():
+    a, b = torch.randn(5, 10), torch.randn(5, 4)
+    a2, b2 = torch.randn(5, 10), torch.randn(5, 4)
+    both = categorical_consistency(_q(a, b), _q(a2, b2)).item()
+    separate = categorical_consistency(_q(a), _q(a2)).item() + categorical_consistency(_q(b), _q(b2)).item()
+    assert both == pytest.approx(separate, rel=1e-6)
+    clean = torch.randn(5, 10, requires_grad=True)
+    categorical_consistency(_q(clean), _q(torch.randn(5, 10, requires_grad=True))).backward()
+    assert clean.grad is None  # the clean prediction is a target, not trained towards the moved one
+
+
+def test_lambda_consistency_is_validated_and_old_configs_load_as_off():
+    with pytest.raises(ConfigError, match="lambda-consistency"):
+        TrainConfig(lambda_consistency=-1.0)
+    with pytest.raises(ConfigError, match="lambda-consistency"):
+        TrainConfig(lambda_consistency=math.inf)
+    old = json.loads(TrainConfig().to_json())
+    del old["lambda_consistency"]  # a checkpoint written before the option existed
+    assert train_from_dict(old).lambda_consistency == 0.0
+
+
+def test_training_with_consistency_logs_it_and_changes_the_trunk(tmp_path):
+    off = tiny_config(precision="fp32", max_steps=4)
+    on = tiny_config(precision="fp32", max_steps=4, lambda_consistency=1.0)
+    logged_on = [e.metrics for e in train(on, tmp_path / "on") if isinstance(e, StepLogged)]
+    logged_off = [e.metrics for e in train(off, tmp_path / "off") if isinstance(e, StepLogged)]
+    assert all(CONSISTENCY_METRIC not in m for m in logged_off)
+    values = [m[CONSISTENCY_METRIC] for m in logged_on]
+    assert all(math.isfinite(v) and v >= 0 for v in values) and max(values) > 0
+    # The per-code losses still line up with their names after the extra column.
+    assert set(logged_on[-1]["loss_code"]) == {"c1", "c2", "c3"}
+    assert logged_on[-1]["loss_code"]["c1"] > 0
+
+
+def test_d_step_adds_the_consistency_gradient_to_the_trunk(tmp_path):
+    """The D step's trunk gradient is the adversarial and MI one plus lambda times the consistency
+    gradient on the transformed real batch, the transforms drawn from the run's generator."""
+    import copy
+
+    from infogan_cli.data import to_unit_range
+    from infogan_cli.latent import generator_input, sample_latent
+    from infogan_cli.losses import adversarial_loss, mutual_information_loss
+
+    config = tiny_config(precision="fp32", lambda_consistency=2.0)
+    trainer, _ = prepare(config, tmp_path, resume=False)
+    assert trainer.metric_names == METRIC_NAMES + (CONSISTENCY_METRIC,)
+    real = to_unit_range(next(trainer.batches(0, 0))).contiguous(memory_format=trainer.memory_format)
+    d_copy, g_copy = copy.deepcopy(trainer.discriminator), copy.deepcopy(trainer.generator)
+    rng = torch.Generator().manual_seed(0)
+    rng.set_state(trainer.rng.get_state())
+    seen: list[list[torch.Tensor]] = []
+    step = trainer.optimizer_d.step
+
+    def spy(*args, **kwargs):
+        seen.append([p.grad.clone() for p in trainer.discriminator.trunk.parameters()])
+        return step(*args, **kwargs)
+
+    trainer.optimizer_d.step = spy
+    losses = trainer.train_step(real)
+
+    latent = sample_latent(config.latent, real.shape[0], rng)
+    fake = g_copy(generator_input(config.latent, latent)).detach()
+    real_logits, real_codes = d_copy(real)
+    _, moved_codes = d_copy(random_affine(real, rng))
+    consistency = categorical_consistency(real_codes, moved_codes)
+    fake_logits, fake_codes = d_copy(fake)
+    mi_d, _ = mutual_information_loss(fake_codes, latent, config.lambda_cat, config.lambda_cont, config.continuous_loss)
+    total = adversarial_loss(real_logits, True) + 2.0 * consistency + adversarial_loss(fake_logits, False) + mi_d
+    expected = torch.autograd.grad(total, list(d_copy.trunk.parameters()))
+    for got, want in zip(seen[0], expected):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    assert losses.shape[0] == len(METRIC_NAMES) + 1 + 3  # the consistency column, then c1..c3
+    assert losses[len(METRIC_NAMES)].item() == pytest.approx(consistency.item(), rel=1e-4, abs=1e-7)
+    assert consistency.item() > 0
