@@ -103,8 +103,8 @@ def test_lambda_consistency_is_validated_and_old_configs_load_as_off():
     assert train_from_dict(old).lambda_consistency == 0.0
 
 
-def test_training_with_consistency_logs_it_and_changes_the_trunk(tmp_path):
-    off = tiny_config(precision="fp32", max_steps=4)
+def test_training_logs_consistency_only_when_it_is_on(tmp_path):
+    off = tiny_config(precision="fp32", max_steps=4, lambda_consistency=0.0)
     on = tiny_config(precision="fp32", max_steps=4, lambda_consistency=1.0)
     logged_on = [e.metrics for e in train(on, tmp_path / "on") if isinstance(e, StepLogged)]
     logged_off = [e.metrics for e in train(off, tmp_path / "off") if isinstance(e, StepLogged)]
@@ -156,3 +156,15 @@ def test_d_step_adds_the_consistency_gradient_to_the_trunk(tmp_path):
     assert losses.shape[0] == len(METRIC_NAMES) + 1 + 3  # the consistency column, then c1..c3
     assert losses[len(METRIC_NAMES)].item() == pytest.approx(consistency.item(), rel=1e-4, abs=1e-7)
     assert consistency.item() > 0
+
+
+def test_default_has_it_and_the_paper_and_tutorial_presets_do_not():
+    from infogan_cli.config import build_train_config
+
+    assert TrainConfig().lambda_consistency == 1.0
+    assert build_train_config().lambda_consistency == 1.0
+    assert build_train_config("paper").lambda_consistency == 0.0
+    assert build_train_config("tutorial").lambda_consistency == 0.0
+    assert build_train_config("paper", lambda_consistency=0.5).lambda_consistency == 0.5
+    # A stored config keeps what it says; only a config without the key is read as off.
+    assert train_from_dict(json.loads(TrainConfig().to_json())).lambda_consistency == 1.0

@@ -33,7 +33,7 @@ def train(
     lambda_cat: Optional[float] = typer.Option(None, min=0, help="Weight of the categorical MI loss (default 1)."),
     lambda_cont: Optional[float] = typer.Option(None, min=0, help="Weight of the continuous MI loss (default 0.1)."),
     lambda_consistency: Optional[float] = typer.Option(
-        None, min=0, help="Weight of Q's digit-code consistency under small random rotations, shears and shifts of real images (default 0: off)."
+        None, min=0, help="Weight of Q's categorical-code consistency under small random rotations, shears, stretches and shifts of real images (default 1; 0 is the paper's objective, as in --preset paper)."
     ),
     lr_d: Optional[float] = typer.Option(None, help="Adam learning rate of the discriminator (default 2e-4)."),
     lr_g: Optional[float] = typer.Option(None, help="Adam learning rate of the generator and Q head (default 1e-3)."),
