@@ -1,7 +1,7 @@
 """A run's metrics.jsonl as one PNG of line charts, drawn with Pillow alone (no matplotlib).
 
 Three panels share the step axis:
-  D and G loss                the adversarial game
+  D and G loss                the adversarial game (and the consistency KL, when logged)
   MI lower bound per code     against the entropy of the code's prior (dashed): ln K for a K-way
                               categorical code, h(Unif(-1, 1)) = ln 2 or h(N(0, 1)) for a continuous one;
                               plus the categorical codes' information on real images (mi_real)
@@ -110,10 +110,11 @@ def build_panels(records: list[dict[str, Any]], config: TrainConfig | None) -> l
     def series(label: str, color: str, values: list[Any]) -> Series:
         return Series(label, color, [(s, _finite(v)) for s, v in zip(steps, values)])
 
-    losses = Panel(
-        "D and G loss (binary cross-entropy)",
-        [series("D loss", COLORS[0], [r.get("loss_d") for r in records]), series("G loss", COLORS[1], [r.get("loss_g") for r in records])],
-    )
+    loss_series = [series("D loss", COLORS[0], [r.get("loss_d") for r in records]), series("G loss", COLORS[1], [r.get("loss_g") for r in records])]
+    consistency = [r.get("consistency") for r in records]
+    if any(_finite(v) is not None for v in consistency):  # only runs with --lambda-consistency > 0 log it
+        loss_series.append(series("consistency (KL, nats)", COLORS[3], consistency))
+    losses = Panel("D and G loss (binary cross-entropy)", loss_series)
     code_names = _code_names(records, config)
     mi_series, no_estimate = [], []
     for index, name in enumerate(code_names):

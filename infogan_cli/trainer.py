@@ -3,6 +3,7 @@
 One step:
   fake = G(z, c)                                   one generator forward, reused twice
   D step:   BCE(D(real), 1) + BCE(D(fake.detach()), 0) [+ MI loss, if it updates the trunk]
+            + lambda_consistency * KL(Q(c|real) || Q(c|T(real))), T a small random affine transform
   G+Q step: BCE(D(fake), 1) + lambda_cat * CE + lambda_cont * NLL  -> generator and Q head
 The D optimizer owns the shared trunk and the D head; the G optimizer owns G and the Q head.
 """
@@ -152,7 +153,9 @@ class Trainer:
         self.steps_per_epoch = max(1, len(self.data) // dist.world_size // config.batch_size)
         total = config.epochs * self.steps_per_epoch
         self.total_steps = min(total, config.max_steps) if config.max_steps else total
-        self.metric_names = METRIC_NAMES + ((CONSISTENCY_METRIC,) if config.lambda_consistency > 0 else ())
+        # The consistency loss needs a categorical code to be consistent about.
+        self.uses_consistency = config.lambda_consistency > 0 and bool(config.latent.categorical)
+        self.metric_names = METRIC_NAMES + ((CONSISTENCY_METRIC,) if self.uses_consistency else ())
         self.step = 0
         self.saved_step = -1  # the step of the newest checkpoint written by this process
         # Per-step losses stay on the device until a log or checkpoint reads them (no per-step sync).
@@ -240,9 +243,10 @@ class Trainer:
             info_real = real_information(real_codes).detach()  # logged only: mi_real
         self._backward(loss_real)
         extra = []
-        if config.lambda_consistency > 0:
+        if self.uses_consistency:
+            moved = random_affine(real, self.rng)  # outside autocast: the sampling grid stays fp32
             with self._autocast():
-                _, moved_codes = self.d_model(random_affine(real, self.rng))
+                _, moved_codes = self.d_model(moved)
                 consistency = categorical_consistency(real_codes, moved_codes)
             # Trains the trunk (the Q head's gradients here are dropped, as for the D step's MI term).
             self._backward(config.lambda_consistency * consistency)

@@ -7,7 +7,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from infogan_cli.augment import AffineRange, random_affine, random_affine_matrices
 from infogan_cli.config import ConfigError, TrainConfig, train_from_dict
@@ -42,21 +41,40 @@ def test_matrices_stay_inside_their_ranges():
     assert shift.abs().max() <= 0.2 + 1e-6 and shift.abs().max() > 0.18  # 10% of the side = 0.2 in [-1, 1] units
 
 
-def test_a_shift_moves_a_dot_by_whole_pixels():
-    """translate = 2/28 of the side is 2 pixels; with the draw forced to the limit the dot moves by 2."""
-    image = torch.full((1, 1, 28, 28), -1.0)
-    image[0, 0, 10, 10] = 1.0
+def test_a_shift_moves_a_dot_by_the_drawn_number_of_pixels():
+    """Translate-only: random_affine moves a dot by the drawn shift times half the side, in pixels
+    (translate = 2/28 of the side allows up to 2 pixels each way)."""
+    image = torch.full((64, 1, 28, 28), -1.0)
+    image[:, 0, 14, 14] = 1.0
     limits = AffineRange(rotation_degrees=0, shear_degrees=0, scale=0, translate=2 / 28)
-    theta = random_affine_matrices(1, limits, torch.Generator().manual_seed(0), image.device)
-    theta[:, :, 2] = torch.tensor([2 * 2 / 28, 0.0])  # the largest shift: output x samples input x + 2
-    grid = F.affine_grid(theta, [1, 1, 28, 28], align_corners=False)
-    moved = F.grid_sample(image, grid, padding_mode="border", align_corners=False)
-    assert moved[0, 0, 10, 8].item() == pytest.approx(1.0, abs=1e-5)
-    assert moved[0, 0, 10, 10].item() == pytest.approx(-1.0, abs=1e-5)
+    theta = random_affine_matrices(64, limits, torch.Generator().manual_seed(5), image.device)
+    moved = random_affine(image, torch.Generator().manual_seed(5), limits)
+    # The output at x shows the input at x + shift * 14 px, so the dot's centre of mass moves by -shift * 14.
+    weights = (moved[:, 0] + 1) / 2
+    ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    centre_x = (weights * xs).sum((1, 2)) / weights.sum((1, 2))
+    centre_y = (weights * ys).sum((1, 2)) / weights.sum((1, 2))
+    torch.testing.assert_close(centre_x, 14 - theta[:, 0, 2] * 14, atol=1e-3, rtol=0)
+    torch.testing.assert_close(centre_y, 14 - theta[:, 1, 2] * 14, atol=1e-3, rtol=0)
+    assert (theta[:, :, 2] * 14).abs().max() > 1.8  # shifts near the 2-pixel limit were drawn
+
+
+def test_shear_and_scale_matrices():
+    shear_only = AffineRange(rotation_degrees=0, shear_degrees=30, scale=0, translate=0)
+    theta = random_affine_matrices(200, shear_only, torch.Generator().manual_seed(6), torch.device("cpu"))
+    assert torch.all(theta[:, 0, 0] == 1) and torch.all(theta[:, 1, 0] == 0) and torch.all(theta[:, 1, 1] == 1)
+    assert theta[:, 0, 1].abs().max() <= math.tan(math.radians(30)) + 1e-6 and theta[:, 0, 1].abs().max() > 0.5
+    scale_only = AffineRange(rotation_degrees=0, shear_degrees=0, scale=0.2, translate=0)
+    theta = random_affine_matrices(200, scale_only, torch.Generator().manual_seed(7), torch.device("cpu"))
+    assert torch.all(theta[:, 0, 1] == 0) and torch.all(theta[:, 1, 0] == 0)
+    for axis in (0, 1):
+        s = theta[:, axis, axis]
+        assert s.min() >= 0.8 - 1e-6 and s.max() <= 1.2 + 1e-6 and s.max() - s.min() > 0.35
+    assert not torch.allclose(theta[:, 0, 0], theta[:, 1, 1])  # the axes stretch independently
 
 
 def test_random_affine_keeps_shape_layout_range_and_border():
-    images = torch.full((8, 1, 28, 28), -1.0)
+    images = torch.full((8, 3, 28, 28), -1.0)
     images[:, :, 8:20, 12:16] = 1.0  # a bar in the middle, background at the edge
     images = images.contiguous(memory_format=torch.channels_last)
     moved = random_affine(images, torch.Generator().manual_seed(3))
@@ -113,7 +131,20 @@ def test_training_logs_consistency_only_when_it_is_on(tmp_path):
     assert all(math.isfinite(v) and v >= 0 for v in values) and max(values) > 0
     # The per-code losses still line up with their names after the extra column.
     assert set(logged_on[-1]["loss_code"]) == {"c1", "c2", "c3"}
-    assert logged_on[-1]["loss_code"]["c1"] > 0
+    trainer, _ = prepare(on, tmp_path / "layout", resume=False)
+    trainer._pending = [(1, torch.arange(8.0))]  # loss_d, loss_g, loss_mi, mi_real, consistency, c1, c2, c3
+    metrics = trainer.flush_metrics()
+    assert [metrics[n] for n in (*METRIC_NAMES, CONSISTENCY_METRIC)] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert metrics["loss_code"] == {"c1": 5.0, "c2": 6.0, "c3": 7.0}
+
+
+def test_no_categorical_code_means_no_consistency_pass(tmp_path):
+    from infogan_cli.config import LatentSpec
+
+    config = tiny_config(precision="fp32", max_steps=2, latent=LatentSpec(noise_dim=8, categorical=(), continuous=2))
+    assert config.lambda_consistency == 1.0
+    logged = [e.metrics for e in train(config, tmp_path) if isinstance(e, StepLogged)]
+    assert logged and all(CONSISTENCY_METRIC not in m for m in logged)
 
 
 def test_d_step_adds_the_consistency_gradient_to_the_trunk(tmp_path):

@@ -262,3 +262,11 @@ def test_plot_shows_real_image_information_when_logged(tmp_path) -> None:
     assert labels == ["c1", "c2", "real images"]
     older = build_panels([json.loads(metric_line(1, 1.0))], None)[1].series  # runs before mi_real
     assert [s.label for s in older] == ["c1", "c2"]
+
+
+def test_plot_shows_the_consistency_kl_when_logged(tmp_path) -> None:
+    logged = [{**json.loads(metric_line(step, 1.0)), "consistency": 0.2} for step in (1, 2)]
+    series = build_panels(logged, None)[0].series
+    assert [s.label for s in series] == ["D loss", "G loss", "consistency (KL, nats)"]
+    assert [v for _, v in series[2].points] == [0.2, 0.2]
+    assert [s.label for s in build_panels([json.loads(metric_line(1, 1.0))], None)[0].series] == ["D loss", "G loss"]

@@ -141,8 +141,9 @@ def logged_to_tensorboard(events, writer):
     for event in events:
         if isinstance(event, StepLogged):
             m = event.metrics
-            for name in ("loss_d", "loss_g", "loss_mi", "images_per_s"):
-                writer.add_scalar(f"train/{name}", m[name], event.step)
+            for name in ("loss_d", "loss_g", "loss_mi", "mi_real", "consistency", "images_per_s"):
+                if name in m:  # consistency: only when the loss is on
+                    writer.add_scalar(f"train/{name}", m[name], event.step)
             for code, nats in m["mi"].items():
                 if nats is not None:
                     writer.add_scalar(f"mi/{code}", nats, event.step)
