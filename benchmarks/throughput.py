@@ -133,10 +133,13 @@ def tutorial_steps(data_root: Path, device: torch.device, batch_size: int, steps
 # ----------------------------------------------------------------------------- our path
 
 
-def infogan_steps(data_root: Path, device: torch.device, batch_size: int, steps: int, warmup: int, out: Path, precision: str = "auto") -> float:
+def infogan_steps(
+    data_root: Path, device: torch.device, batch_size: int, steps: int, warmup: int, out: Path, precision: str = "auto", lambda_consistency: float | None = None
+) -> float:
     from infogan_cli.data import to_unit_range
 
-    config = TrainConfig(data_root=str(data_root), batch_size=batch_size, device=str(device), log_every=50, precision=precision)
+    consistency = {} if lambda_consistency is None else {"lambda_consistency": lambda_consistency}
+    config = TrainConfig(data_root=str(data_root), batch_size=batch_size, device=str(device), log_every=50, precision=precision, **consistency)
     trainer = Trainer(config, out, load_dataset("mnist", data_root), device)
     order = torch.randperm(len(trainer.data), device=device)
     started = 0.0
@@ -175,6 +178,9 @@ def main() -> None:
     parser.add_argument(
         "--torch-linear", action="store_true", help="our path with torch's F.linear (MKL on x86) instead of the oneDNN route, to compare"
     )
+    parser.add_argument(
+        "--lambda-consistency", type=float, default=None, help="our path's consistency weight (default: the default's; 0 times the paper's objective)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = parser.parse_args()
     if args.torch_linear:
@@ -184,9 +190,20 @@ def main() -> None:
     data_root = resolve_data_root(args.data_root)
     import tempfile
 
-    results = {"device": str(device), "precision": args.precision, "onednn_linear": onednn_linear_enabled(), "batch_size": args.batch_size, "steps": args.steps, "threads": torch.get_num_threads()}
+    consistency = TrainConfig().lambda_consistency if args.lambda_consistency is None else args.lambda_consistency
+    results = {
+        "device": str(device),
+        "precision": args.precision,
+        "onednn_linear": onednn_linear_enabled(),
+        "lambda_consistency": consistency,
+        "batch_size": args.batch_size,
+        "steps": args.steps,
+        "threads": torch.get_num_threads(),
+    }
     with tempfile.TemporaryDirectory() as out:
-        results["infogan_images_per_s"] = infogan_steps(data_root, device, args.batch_size, args.steps, args.warmup, Path(out), args.precision)
+        results["infogan_images_per_s"] = infogan_steps(
+            data_root, device, args.batch_size, args.steps, args.warmup, Path(out), args.precision, consistency
+        )
     results["infogan_peak_mib"] = peak_memory_mib(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
