@@ -86,7 +86,7 @@ def write_study(rows: dict[str, list[dict]], args: argparse.Namespace) -> None:
         f"{args.max_steps} steps per run (batch 128: {args.max_steps * 128 / 60000:.1f} epochs), scored by",
         "`infogan evaluate --split train` (Q accuracy on 10,000 training images, Hungarian mapping).",
         "The baseline is the defaults when the study ran (bf16 autocast, lambda_cat = 1); each run",
-        "folder's config.json records them. Today's defaults are the `fp32` row.",
+        "folder's config.json records them. `--preset paper` (the default before the consistency loss) is the `fp32` row.",
         "",
         "| variant | flags | Q accuracy per seed | mean | NMI mean |",
         "| --- | --- | --- | --- | --- |",
