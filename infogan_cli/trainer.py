@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from .augment import random_affine
 from .checkpoint import (
     latest_intact_checkpoint,
     load_module_state,
@@ -34,7 +35,6 @@ from .data import ImageDataset, load_dataset, to_unit_range
 from .errors import CheckpointError, ConfigError, DataError, TrainingDiverged
 from .folder import folder_batches
 from .latent import fixed_noise_grid, generator_input, sample_latent
-from .augment import random_affine
 from .losses import (
     adversarial_loss,
     categorical_consistency,
