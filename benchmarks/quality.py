@@ -56,6 +56,12 @@ def continuous_rho(evaluation: dict, measure: str) -> float | None:
     return None if best is None else best["spearman"]
 
 
+def abs_rho(evaluation: dict, measure: str) -> float | None:
+    """|rho|, or None where the model has no continuous code (so the median row says n/a, not 0)."""
+    rho = continuous_rho(evaluation, measure)
+    return None if rho is None else abs(rho)
+
+
 def sample_accuracy(evaluation: dict) -> float | None:
     sample = evaluation.get("sample_accuracy")
     return sample["accuracy"] if isinstance(sample, dict) else sample
@@ -86,8 +92,8 @@ def preset_table(rows: list[dict]) -> list[str]:
 
         lines.append(
             f"| **{label}** | {fmt(stat(lambda e: e['q_accuracy']), True)} | {fmt(stat(sample_accuracy), True)} | "
-            f"{fmt(stat(lambda e: e['q_nmi']))} | {fmt(stat(lambda e: abs(continuous_rho(e, 'slant') or 0)))} | "
-            f"{fmt(stat(lambda e: abs(continuous_rho(e, 'width') or 0)))} | | | |"
+            f"{fmt(stat(lambda e: e['q_nmi']))} | {fmt(stat(lambda e: abs_rho(e, 'slant')))} | "
+            f"{fmt(stat(lambda e: abs_rho(e, 'width')))} | | | |"
         )
     return lines
 
