@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,20 @@ def tiny_config(**overrides) -> TrainConfig:
     )
     defaults.update(overrides)
     return TrainConfig(**defaults)
+
+
+def gradients_at_step(optimizer, parameters: Callable[[], Iterable[torch.Tensor]]) -> list[list[torch.Tensor]]:
+    """Make ``optimizer.step`` first record a copy of the gradients of ``parameters()``; returns the
+    list that fills with one entry per step (what the step is about to apply)."""
+    seen: list[list[torch.Tensor]] = []
+    step = optimizer.step
+
+    def recording_step(*args, **kwargs):
+        seen.append([p.grad.clone() for p in parameters()])
+        return step(*args, **kwargs)
+
+    optimizer.step = recording_step
+    return seen
 
 
 @pytest.fixture

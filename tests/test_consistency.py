@@ -13,7 +13,7 @@ from infogan_cli.config import ConfigError, TrainConfig, train_from_dict
 from infogan_cli.losses import categorical_consistency
 from infogan_cli.models import QOutput
 from infogan_cli.trainer import CONSISTENCY_METRIC, METRIC_NAMES, StepLogged, prepare, train
-from tests.conftest import tiny_config
+from tests.conftest import gradients_at_step, tiny_config
 
 NO_MOVE = AffineRange(rotation_degrees=0, shear_degrees=0, scale=0, translate=0)
 
@@ -163,14 +163,7 @@ def test_d_step_adds_the_consistency_gradient_to_the_trunk(tmp_path):
     d_copy, g_copy = copy.deepcopy(trainer.discriminator), copy.deepcopy(trainer.generator)
     rng = torch.Generator().manual_seed(0)
     rng.set_state(trainer.rng.get_state())
-    seen: list[list[torch.Tensor]] = []
-    step = trainer.optimizer_d.step
-
-    def spy(*args, **kwargs):
-        seen.append([p.grad.clone() for p in trainer.discriminator.trunk.parameters()])
-        return step(*args, **kwargs)
-
-    trainer.optimizer_d.step = spy
+    seen = gradients_at_step(trainer.optimizer_d, trainer.discriminator.trunk.parameters)
     losses = trainer.train_step(real)
 
     latent = sample_latent(config.latent, real.shape[0], rng)

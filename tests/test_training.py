@@ -13,7 +13,7 @@ from infogan_cli.checkpoint import load_checkpoint
 from infogan_cli.config import ModelConfig
 from infogan_cli.infogan import InfoGAN
 from infogan_cli.trainer import CheckpointSaved, EpochFinished, StepLogged, TrainFinished, TrainStarted, train
-from tests.conftest import tiny_config
+from tests.conftest import gradients_at_step, tiny_config
 
 
 def run(config, out, **kwargs):
@@ -115,14 +115,7 @@ def test_g_step_gradients_are_unchanged_by_freezing_the_trunk(tmp_path):
     d_before = copy.deepcopy(trainer.discriminator)
     g_before = copy.deepcopy(trainer.generator)
     rng_state = trainer.rng.get_state()
-    seen: list[list[torch.Tensor]] = []
-    step = trainer.optimizer_g.step
-
-    def spy(*args, **kwargs):
-        seen.append([p.grad.clone() for p in trainer.discriminator.q_head.parameters()])
-        return step(*args, **kwargs)
-
-    trainer.optimizer_g.step = spy
+    seen = gradients_at_step(trainer.optimizer_g, trainer.discriminator.q_head.parameters)
     losses = trainer.train_step(real)
 
     # The G+Q step's MI gradient through the updated trunk and the (not yet updated) Q head.
