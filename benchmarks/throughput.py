@@ -134,12 +134,13 @@ def tutorial_steps(data_root: Path, device: torch.device, batch_size: int, steps
 
 
 def infogan_steps(
-    data_root: Path, device: torch.device, batch_size: int, steps: int, warmup: int, out: Path, precision: str = "auto", lambda_consistency: float | None = None
+    data_root: Path, device: torch.device, batch_size: int, steps: int, warmup: int, out: Path, precision: str, lambda_consistency: float
 ) -> float:
     from infogan_cli.data import to_unit_range
 
-    consistency = {} if lambda_consistency is None else {"lambda_consistency": lambda_consistency}
-    config = TrainConfig(data_root=str(data_root), batch_size=batch_size, device=str(device), log_every=50, precision=precision, **consistency)
+    config = TrainConfig(
+        data_root=str(data_root), batch_size=batch_size, device=str(device), log_every=50, precision=precision, lambda_consistency=lambda_consistency
+    )
     trainer = Trainer(config, out, load_dataset("mnist", data_root), device)
     order = torch.randperm(len(trainer.data), device=device)
     started = 0.0
