@@ -1,11 +1,14 @@
-"""A run's metrics.jsonl as one PNG of line charts, drawn with Pillow alone (no matplotlib).
+"""Charts as PNG files, drawn with matplotlib (Agg, no pyplot state; imported only when drawing).
 
-Three panels share the step axis:
+A run's metrics.jsonl (``infogan plot`` and the metrics.png of ``infogan train``): three panels
+share the step axis:
   D and G loss                the adversarial game (and the consistency KL, when logged)
   MI lower bound per code     against the entropy of the code's prior (dashed): ln K for a K-way
                               categorical code, h(Unif(-1, 1)) = ln 2 or h(N(0, 1)) for a continuous one;
                               plus the categorical codes' information on real images (mi_real)
   images/s                    throughput per log interval
+
+And the confusion matrix of ``infogan evaluate``: code values (rows) x labels, shaded by row share.
 """
 
 from __future__ import annotations
@@ -20,17 +23,18 @@ from typing import TYPE_CHECKING, Any
 from .errors import ConfigError, InfoganError
 
 if TYPE_CHECKING:
-    from PIL import Image, ImageDraw, ImageFont
+    import numpy as np
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
     from .config import TrainConfig
 
-PANEL_WIDTH, PANEL_HEIGHT = 800, 250
-LEFT, RIGHT, TOP, BOTTOM = 64, 170, 28, 30  # margins of each panel's plot area, pixels
-LEGEND_ROW = 16
-FONT_SIZE = 12
-TARGET_TICKS = 5
+PANEL_WIDTH, PANEL_HEIGHT = 1000, 300  # pixels of one panel, its legend column included
+DPI = 100  # so a 10 pt font is 14 pixels high
+LEGEND_ROWS = 10  # legend entries that fit beside one panel; the rest become "+N more"
+CELL = 0.5  # inches per confusion-matrix cell
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
-AXIS, GRID, CEILING = "#444444", "#e6e6e6", "#888888"
+GRID, CEILING = "#e6e6e6", "#888888"
 
 
 @dataclass
@@ -175,144 +179,127 @@ def _finite(value: Any) -> float | None:
 # ----------------------------------------------------------------------------- drawing
 
 
-def render_panels(panels: list[Panel]) -> Image.Image:
-    from PIL import Image, ImageDraw
+def render_figure(panels: list[Panel]) -> Figure:
+    """One panel per row, sharing the step axis; each legend sits in a column to its right."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-    image = Image.new("RGB", (PANEL_WIDTH, PANEL_HEIGHT * len(panels)), "white")
-    draw = ImageDraw.Draw(image)
-    font = _font()
-    for index, panel in enumerate(panels):
-        _draw_panel(draw, font, panel, top=index * PANEL_HEIGHT, x_label=index == len(panels) - 1)
-    return image
+    figure = Figure(figsize=(PANEL_WIDTH / DPI, PANEL_HEIGHT * len(panels) / DPI), dpi=DPI, layout="constrained")
+    axes = figure.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, panel in zip(axes, panels):
+        _draw_panel(ax, panel)
+    steps = [step for panel in panels for line in panel.series for step, _ in line.points]
+    if steps and max(steps) > min(steps):
+        axes[0].set_xlim(min(steps), max(steps))  # shared: the lines span the full width
+    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are counts: no tick at 1.5
+    axes[0].xaxis.set_major_formatter(FuncFormatter(lambda step, _: f"{step:,.0f}"))
+    axes[-1].set_xlabel("step")
+    return figure
 
 
-def _draw_panel(draw: ImageDraw.ImageDraw, font: ImageFont.ImageFont, panel: Panel, top: int, x_label: bool) -> None:
-    x0, y0 = LEFT, top + TOP
-    x1, y1 = PANEL_WIDTH - RIGHT, top + PANEL_HEIGHT - BOTTOM  # the plot area
-    draw.text((x0, top + 8), panel.title, fill="black", font=font)
-    points = [p for s in panel.series for p in s.points]
-    steps = [step for step, _ in points]
-    values = [v for _, v in points if v is not None] + [r.value for r in panel.references]
-    if not values:
-        draw.rectangle((x0, y0, x1, y1), outline=AXIS)
-        _text(draw, font, "no data", ((x0 + x1) / 2, (y0 + y1) / 2), "center")
-        return
-    x_low, x_high, x_ticks = axis_range(min(steps), max(steps), whole=True)
-    headroom = 0.03 * (max(values) - min(values))  # keeps lines and labels off the frame
-    y_low, y_high, y_ticks = axis_range(min(values) - headroom, max(values) + headroom)
+def _draw_panel(ax: Axes, panel: Panel) -> None:
+    from matplotlib.ticker import ScalarFormatter
 
-    def to_xy(step: float, value: float) -> tuple[float, float]:
-        return (
-            x0 + (step - x_low) / (x_high - x_low) * (x1 - x0),
-            y1 - (value - y_low) / (y_high - y_low) * (y1 - y0),
-        )
-
-    x_step, y_step = x_ticks[1] - x_ticks[0], y_ticks[1] - y_ticks[0]
-    for tick in y_ticks:
-        _, y = to_xy(x_low, tick)
-        draw.line((x0, y, x1, y), fill=GRID)
-        draw.line((x0 - 4, y, x0, y), fill=AXIS)
-        _text(draw, font, tick_label(tick, y_step), (x0 - 7, y), "right")
-    for tick in x_ticks:
-        x, _ = to_xy(tick, y_low)
-        draw.line((x, y0, x, y1), fill=GRID)
-        draw.line((x, y1, x, y1 + 4), fill=AXIS)
-        _text(draw, font, tick_label(tick, x_step), (x, y1 + 12), "center")
-    if x_label:
-        _text(draw, font, "step", (x1 + 28, y1 + 12), "left")
-    for reference in panel.references:
-        _, y = to_xy(x_low, reference.value)
-        _dashed_hline(draw, x0, x1, y, reference.color)
+    ax.set_title(panel.title, loc="left", fontsize=11)
+    ax.grid(color=GRID, linewidth=0.8)
+    ax.set_axisbelow(True)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))  # 500.5 images/s, not +5e2
+    has_values = any(value is not None for line in panel.series for _, value in line.points)
+    if not has_values and not panel.references:
+        ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color=CEILING)
+        ax.tick_params(axis="y", left=False, labelleft=False)
+        ax.grid(False, axis="y")
     for line in panel.series:
-        for run in _split(line.points, to_xy):
-            if len(run) == 1:
-                x, y = run[0]
-                draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=line.color)
-            else:
-                draw.line(run, fill=line.color, width=2, joint="curve")
-    draw.rectangle((x0, y0, x1, y1), outline=AXIS)
-    _draw_legend(draw, font, panel, x1 + 12, y0)
+        steps = [step for step, _ in line.points]
+        values = [math.nan if value is None else value for _, value in line.points]  # NaN breaks the line
+        ax.plot(steps, values, color=line.color, linewidth=1.8, label=line.label)
+        alone = _isolated(values)  # a point between gaps draws no line: show it as a dot
+        if alone:
+            ax.plot([steps[i] for i in alone], [values[i] for i in alone], "o", color=line.color, markersize=4, label="_dot")
+    for reference in panel.references:
+        ax.axhline(reference.value, color=reference.color, linewidth=1.2, linestyle=(0, (5, 3)), label=reference.label)
+    _legend(ax, panel.note)
 
 
-def _split(points: list[tuple[float, float | None]], to_xy) -> list[list[tuple[float, float]]]:
-    """Pixel runs between gaps (None values)."""
-    runs: list[list[tuple[float, float]]] = [[]]
-    for step, value in points:
-        if value is None:
-            runs.append([])
-        else:
-            runs[-1].append(to_xy(step, value))
-    return [run for run in runs if run]
+def _isolated(values: list[float]) -> list[int]:
+    """Indices of finite values with no finite neighbour: a line through them draws nothing."""
+    finite = [math.isfinite(v) for v in values]
+    return [
+        i for i, ok in enumerate(finite)
+        if ok and (i == 0 or not finite[i - 1]) and (i == len(values) - 1 or not finite[i + 1])
+    ]
 
 
-def _draw_legend(draw: ImageDraw.ImageDraw, font, panel: Panel, x: int, y: int) -> None:
-    rows = (PANEL_HEIGHT - TOP - BOTTOM) // LEGEND_ROW
-    entries = [(s.label, s.color, False) for s in panel.series] + [(r.label, r.color, True) for r in panel.references]
-    if len(entries) > rows - bool(panel.note):
-        keep = rows - 1 - bool(panel.note)
-        entries = entries[:keep] + [(f"+{len(entries) - keep} more", "", False)]
-    for label, color, dashed in entries:
-        middle = y + LEGEND_ROW / 2
-        if dashed:
-            _dashed_hline(draw, x, x + 20, middle, color)
-        elif color:
-            draw.line((x, middle, x + 20, middle), fill=color, width=2)
-        _text(draw, font, label, (x + 26, middle), "left")
-        y += LEGEND_ROW
-    if panel.note:
-        _text(draw, font, panel.note, (x, y + LEGEND_ROW / 2), "left", fill=CEILING)
+def _legend(ax: Axes, note: str) -> None:
+    from matplotlib.lines import Line2D
+
+    handles, labels = ax.get_legend_handles_labels()
+    room = LEGEND_ROWS - bool(note)
+    if len(handles) > room:
+        hidden = len(handles) - (room - 1)
+        handles, labels = handles[: room - 1] + [Line2D([], [], linestyle="none")], labels[: room - 1] + [f"+{hidden} more"]
+    if note:
+        handles, labels = handles + [Line2D([], [], linestyle="none")], labels + [note]
+    if not handles:
+        return
+    legend = ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+                       fontsize=9, handlelength=2.2, borderaxespad=0.0)
+    if note:
+        legend.get_texts()[-1].set_color(CEILING)
 
 
-def _dashed_hline(draw: ImageDraw.ImageDraw, x_start: float, x_end: float, y: float, color: str, dash: int = 6, gap: int = 4) -> None:
-    x = x_start
-    while x < x_end:
-        draw.line((x, y, min(x + dash, x_end), y), fill=color, width=1)
-        x += dash + gap
+def figure_png(figure: Figure) -> bytes:
+    """The figure as PNG bytes, through the Agg canvas (no pyplot, no global backend)."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    buffer = io.BytesIO()
+    FigureCanvasAgg(figure).print_png(buffer)
+    return buffer.getvalue()
 
 
-def _text(draw: ImageDraw.ImageDraw, font, text: str, at: tuple[float, float], align: str, fill: str = "black") -> None:
-    """``text`` vertically centred on at[1]; left-aligned at, centred on, or ending at at[0]."""
-    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-    width = right - left
-    x = {"left": at[0], "center": at[0] - width / 2, "right": at[0] - width}[align]
-    draw.text((round(x - left), round(at[1] - (top + bottom) / 2)), text, fill=fill, font=font)
+# ----------------------------------------------------------------------------- confusion matrix
 
 
-def _font():
-    """Pillow's built-in font, a little larger where Pillow can scale it (FreeType, Pillow >= 10.1)."""
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=FONT_SIZE)
-    except (TypeError, ImportError, OSError):
-        return ImageFont.load_default()
-
-
-# ----------------------------------------------------------------------------- axes
+def confusion_png(
+    contingency: np.ndarray, row_names: list[str], column_names: list[str], title: str,
+    row_label: str = "code value", column_label: str = "label",
+) -> bytes:
+    """A PNG of a contingency matrix: rows (code values) x columns (labels), each cell shaded by
+    its share of the row and showing its count."""
+    return figure_png(confusion_figure(contingency, row_names, column_names, title, row_label, column_label))
 
 
-def axis_range(low: float, high: float, whole: bool = False) -> tuple[float, float, list[float]]:
-    """A range covering [low, high] that starts and ends on a tick, and its ticks (about
-    TARGET_TICKS of them, spaced 1, 2, 2.5 or 5 times a power of ten; ``whole``: at least 1)."""
-    if high - low <= 0:
-        pad = abs(high) * 0.1 or 1.0
-        low, high = low - pad, high + pad
-    raw = (high - low) / TARGET_TICKS
-    magnitude = 10 ** math.floor(math.log10(raw))
-    spacing = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    if whole:
-        spacing = max(1, round(spacing))  # steps are counts: no tick at step 1.5
-    start, end = math.floor(low / spacing), math.ceil(high / spacing)
-    ticks = [i * spacing for i in range(start, end + 1)]
-    return ticks[0], ticks[-1], ticks
+def confusion_figure(
+    contingency: np.ndarray, row_names: list[str], column_names: list[str], title: str,
+    row_label: str = "code value", column_label: str = "label",
+) -> Figure:
+    import numpy as np
+    from matplotlib.figure import Figure
 
-
-def tick_label(value: float, spacing: float) -> str:
-    """As many decimals as the tick spacing needs: 0.25 -> 2, 0.5 -> 1, 500 -> 0."""
-    decimals = 0
-    while decimals < 6 and abs(spacing * 10**decimals - round(spacing * 10**decimals)) > 1e-9:
-        decimals += 1
-    return f"{value:,.{decimals}f}" if abs(value) >= 1e-12 else "0"
+    n_rows, n_columns = contingency.shape
+    shares = contingency / np.maximum(contingency.sum(axis=1, keepdims=True), 1)
+    title_width = 0.4 + 0.075 * len(title)  # inches of 10 pt text
+    size = (max(title_width, 2.4 + CELL * n_columns), 1.4 + CELL * n_rows)  # cells, labels, colour bar
+    figure = Figure(figsize=size, dpi=DPI, layout="constrained")
+    ax = figure.add_subplot()
+    image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0, aspect="equal")
+    ax.set_xticks(range(n_columns), column_names)
+    ax.set_yticks(range(n_rows), row_names)
+    ax.tick_params(length=0)
+    ax.set_xlabel(column_label)
+    ax.set_ylabel(row_label)
+    figure.suptitle(title, fontsize=10, x=0.02, ha="left")  # over the figure, not just the cells
+    ax.spines[:].set_visible(False)
+    for i in range(n_rows):
+        for j in range(n_columns):
+            if contingency[i, j]:
+                ax.text(j, i, f"{int(contingency[i, j])}", ha="center", va="center", fontsize=8,
+                        color="white" if shares[i, j] > 0.5 else "black")
+    figure.colorbar(image, ax=ax, shrink=0.8, label="share of the row")
+    return figure
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -320,8 +307,6 @@ def tick_label(value: float, spacing: float) -> str:
 
 def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """Render ``run_dir/metrics.jsonl`` to ``out`` (default ``run_dir/metrics.png``), atomically."""
-    import io
-
     run_dir = Path(run_dir)
     if not run_dir.exists():
         raise InfoganError(f"run folder {run_dir} does not exist")
@@ -331,9 +316,7 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
     if out_path.is_dir():
         raise InfoganError(f"output {out_path} is a folder", hint="pass --out with a file path")
     records = read_metrics(run_dir / "metrics.jsonl")
-    image = render_panels(build_panels(records, read_run_config(run_dir)))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    png = figure_png(render_figure(build_panels(records, read_run_config(run_dir))))
     from .files import atomic_write_bytes
 
-    return atomic_write_bytes(out_path, buffer.getvalue())
+    return atomic_write_bytes(out_path, png)

@@ -6,6 +6,7 @@ hand so every plotted value is known.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -19,7 +20,9 @@ from infogan_cli.config import LatentSpec, ModelConfig, TrainConfig
 from infogan_cli.config_file import OptionSpec, read_options_file, spec_from_annotation
 from infogan_cli.errors import CheckpointError, ConfigError, InfoganError
 from infogan_cli.models import build_models
-from infogan_cli.plot import COLORS, PANEL_HEIGHT, PANEL_WIDTH, axis_range, build_panels, plot_run, tick_label
+from infogan_cli.plot import (
+    COLORS, PANEL_HEIGHT, PANEL_WIDTH, build_panels, confusion_figure, figure_png, plot_run, render_figure,
+)
 from infogan_cli.summary import summarize_checkpoint
 
 SPEC = LatentSpec(noise_dim=8, categorical=(10, 4), continuous=1)
@@ -106,26 +109,102 @@ def metric_line(step: int, loss_d: float, c2: Optional[float] = 0.3) -> str:
     return json.dumps(record) + "\n"
 
 
+def rgb(color: str) -> tuple[int, int, int]:
+    return tuple(int(color[i : i + 2], 16) for i in (1, 3, 5))
+
+
+def drawn(figure) -> Image.Image:
+    """The figure as the PNG a user gets; afterwards its axes know their pixel boxes."""
+    return Image.open(io.BytesIO(figure_png(figure))).convert("RGB")
+
+
+def pixels_in(image: Image.Image, ax, color: str, steps: Optional[tuple[float, float]] = None) -> int:
+    """Pixels of exactly ``color`` inside ``ax``'s plot area (between two steps when given)."""
+    box = ax.get_window_extent()  # display pixels, y upwards
+    left, right = (box.x0, box.x1) if steps is None else sorted(ax.transData.transform([(s, 0) for s in steps])[:, 0])
+    area = image.crop((math.ceil(left), image.height - math.floor(box.y1), math.floor(right), image.height - math.ceil(box.y0)))
+    return sum(count for count, c in area.getcolors(maxcolors=1_000_000) if c == rgb(color))
+
+
 def test_plot_writes_a_png_of_three_panels(cli, tmp_path) -> None:
     run_dir = write_run(tmp_path / "run", [metric_line(50, 1.3), metric_line(100, 1.1), metric_line(150, 1.2)])
     result = cli("plot", str(run_dir))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(run_dir / "metrics.png")
     with Image.open(run_dir / "metrics.png") as image:
-        assert image.format == "PNG" and image.size == (800, 3 * 250) == (PANEL_WIDTH, 3 * PANEL_HEIGHT)
-        top_panel = image.convert("RGB").crop((0, 0, PANEL_WIDTH, PANEL_HEIGHT))
-        colors = {color for _, color in top_panel.getcolors(maxcolors=1_000_000)}
-    assert tuple(int(COLORS[0][i : i + 2], 16) for i in (1, 3, 5)) in colors  # the D loss line
+        assert image.format == "PNG" and image.size == (1000, 3 * 300) == (PANEL_WIDTH, 3 * PANEL_HEIGHT)
+    # Each panel's plot area holds its lines: D loss, c1's MI (and its ceiling), images/s.
+    figure = render_figure(build_panels([json.loads(metric_line(s, 1.0 + s / 1000)) for s in (50, 100, 150)], None))
+    image = drawn(figure)
+    losses, mi, speed = figure.axes
+    assert pixels_in(image, losses, COLORS[0]) > 100 and pixels_in(image, losses, COLORS[1]) > 100
+    assert pixels_in(image, mi, COLORS[0]) > 100 and pixels_in(image, speed, COLORS[2]) > 100
+    assert pixels_in(image, speed, COLORS[0]) == 0  # the D loss stays in its own panel
+    assert [t.get_text() for t in losses.get_legend().get_texts()] == ["D loss", "G loss"]
+    assert speed.get_xlabel() == "step" and losses.get_xlim() == (50.0, 150.0)
+
+
+def test_plot_breaks_lines_at_missing_values(tmp_path) -> None:
+    # D loss is NaN at steps 8, 9, 11 and 12: a gap, with step 10 alone in it drawn as a dot.
+    records = [json.loads(metric_line(step, 1.3)) for step in range(21)]  # G loss 0.7
+    for step in (8, 9, 11, 12):
+        records[step]["loss_d"] = float("nan")
+    del records[5]["loss_g"]  # a key missing from one line is a gap too
+    figure = render_figure(build_panels(records, None))
+    image = drawn(figure)
+    losses = figure.axes[0]
+    assert pixels_in(image, losses, COLORS[0], (2.5, 6.5)) > 20  # the line before the gap
+    assert pixels_in(image, losses, COLORS[0], (8.3, 9.7)) == 0  # nothing in the gap
+    assert pixels_in(image, losses, COLORS[0], (9.7, 10.3)) > 5  # the dot at step 10
+    assert pixels_in(image, losses, COLORS[0], (13.5, 19.5)) > 20  # the line after it
+    assert pixels_in(image, losses, COLORS[1], (4.3, 5.7)) == 0 and pixels_in(image, losses, COLORS[1], (6.3, 7.7)) > 5
+    assert all(float(tick).is_integer() for tick in losses.get_xticks())
 
 
 def test_plot_out_and_codes_without_estimate(tmp_path) -> None:
-    # An mse-trained code has no MI estimate (None): it is left out, the plot still renders.
+    # An mse-trained code has no MI estimate (None): it is left out and named, the plot still renders.
     run_dir = write_run(tmp_path / "run", [metric_line(1, 1.0, c2=None), metric_line(2, 0.9, c2=None)], "mse")
     out = plot_run(run_dir, tmp_path / "figures" / "m.png")
     assert out == tmp_path / "figures" / "m.png" and out.stat().st_size > 0
     assert not (run_dir / "metrics.png").exists()
+    records = [json.loads(metric_line(step, 1.0, c2=None)) for step in (1, 2)]
+    figure = render_figure(build_panels(records, None))
+    assert [t.get_text() for t in figure.axes[1].get_legend().get_texts()] == ["c1", "no estimate (mse loss): c2"]
+    assert [float(tick) for tick in figure.axes[0].get_xticks() if 1 <= tick <= 2] == [1.0, 2.0]  # no step 1.5
 
 
+def test_plot_panel_without_data_says_so(tmp_path) -> None:
+    records = [{k: v for k, v in json.loads(metric_line(step, 1.3)).items() if k != "images_per_s"} for step in (1, 2, 3)]
+    figure = render_figure(build_panels(records, None))
+    image = drawn(figure)
+    speed = figure.axes[2]
+    assert [t.get_text() for t in speed.texts] == ["no data"]
+    assert pixels_in(image, speed, COLORS[2]) == 0 and pixels_in(image, figure.axes[0], COLORS[0]) > 100
+
+
+def test_plot_legend_keeps_to_its_column() -> None:
+    # Twelve codes and their ceilings do not fit beside a panel: the legend ends in "+N more".
+    records = [{"step": step, "mi": {f"c{i}": 0.1 * i for i in range(12)}} for step in (1, 2)]
+    texts = [t.get_text() for t in render_figure(build_panels(records, None)).axes[1].get_legend().get_texts()]
+    assert len(texts) == 10 and texts[:9] == [f"c{i}" for i in range(9)] and texts[-1] == "+3 more"
+
+
+def test_confusion_figure_shades_by_row_share_and_prints_counts() -> None:
+    import numpy as np
+
+    contingency = np.array([[30, 0, 10], [0, 5, 0]])
+    figure = confusion_figure(contingency, ["c1=0", "c1=1"], ["0", "1", "2"], "Q head: c1 (rows) x label")
+    image = drawn(figure)
+    ax = figure.axes[0]
+    assert sorted(t.get_text() for t in ax.texts) == ["10", "30", "5"]  # zero cells stay blank
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["c1=0", "c1=1"] and ax.get_xlabel() == "label"
+
+    def cell(row: int, column: int) -> int:  # grey level at the cell's centre, y upwards in display pixels
+        x, y = ax.transData.transform((column, row))
+        return sum(image.getpixel((int(x), image.height - int(y))))
+
+    assert cell(1, 1) < cell(0, 0) < cell(0, 2) < cell(0, 1)  # share 1 < 0.75 < 0.25 < 0
+    assert image.width >= 300 and image.height >= 2 * 50
 def test_plot_skips_a_half_written_last_line(tmp_path) -> None:
     run_dir = write_run(tmp_path / "run", [metric_line(1, 1.0), metric_line(2, 0.9), '{"step": 3, "loss'])
     assert plot_run(run_dir).exists()
@@ -155,16 +234,6 @@ def test_plot_cli_errors_are_one_line(cli, tmp_path) -> None:
     result = cli("plot", str(tmp_path / "nowhere"))
     assert result.returncode == 2
     assert result.stderr == f"error: run folder {tmp_path / 'nowhere'} does not exist\n"
-
-
-def test_axis_ranges_end_on_ticks() -> None:
-    assert axis_range(0.0, 1.0) == (0.0, 1.0, [0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0])
-    assert axis_range(1, 2, whole=True) == (1, 2, [1, 2])
-    low, high, ticks = axis_range(37.0, 1234.0)
-    assert (low, high, ticks[1] - ticks[0]) == (0.0, 1250.0, 250.0)
-    assert axis_range(3.0, 3.0)[:2] == (2.6, 3.4000000000000004)  # a flat line gets +-10%
-    assert [tick_label(t, 0.25) for t in (0.0, 0.25, 1.5)] == ["0", "0.25", "1.50"]
-    assert tick_label(12000.0, 2000.0) == "12,000"
 
 
 # ----------------------------------------------------------------------------- train --config

@@ -156,8 +156,8 @@ def _progress():
 
 
 def _write_outputs(out: Path, result, document: dict) -> None:
-    from infogan_cli.evaluate import confusion_png
     from infogan_cli.files import atomic_write_bytes
+    from infogan_cli.plot import confusion_png
 
     atomic_write_bytes(out / "evaluation.json", (json.dumps(document, indent=2) + "\n").encode())
     written = [out / "evaluation.json"]
