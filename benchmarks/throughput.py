@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from infogan_cli.config import LatentSpec, ModelConfig, TrainConfig  # noqa: E402
 from infogan_cli.data import load_dataset, resolve_data_root  # noqa: E402
-from infogan_cli.linear import onednn_linear_enabled, set_onednn_linear  # noqa: E402
-from infogan_cli.runtime import configure_backends, resolve_device  # noqa: E402
+from infogan_cli.cpu import cpu_model, has_native_bf16  # noqa: E402
+from infogan_cli.runtime import configure_backends, resolve_device, resolve_precision  # noqa: E402
 from infogan_cli.trainer import Trainer  # noqa: E402
 
 
@@ -135,7 +135,8 @@ def tutorial_steps(data_root: Path, device: torch.device, batch_size: int, steps
 
 def infogan_steps(
     data_root: Path, device: torch.device, batch_size: int, steps: int, warmup: int, out: Path, precision: str, lambda_consistency: float
-) -> float:
+) -> tuple[float, str]:
+    """Images/s of our training step, and the memory format the trainer chose."""
     from infogan_cli.data import to_unit_range
 
     config = TrainConfig(
@@ -154,7 +155,7 @@ def infogan_steps(
         if trainer.step % config.log_every == 0:
             trainer.flush_metrics()  # the one sync per log interval, as in training
     _sync(device)
-    return steps * batch_size / (time.perf_counter() - started)
+    return steps * batch_size / (time.perf_counter() - started), str(trainer.memory_format).removeprefix("torch.")
 
 
 def _sync(device: torch.device) -> None:
@@ -177,15 +178,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--precision", default="auto", help="our path's autocast precision (auto = fp32, bf16, fp16)")
     parser.add_argument(
-        "--torch-linear", action="store_true", help="our path with torch's F.linear (MKL on x86) instead of the oneDNN route, to compare"
-    )
-    parser.add_argument(
         "--lambda-consistency", type=float, default=None, help="our path's consistency weight (default: the default's; 0 times the paper's objective)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = parser.parse_args()
-    if args.torch_linear:
-        set_onednn_linear(False)
     device = resolve_device(args.device)
     configure_backends(device)
     data_root = resolve_data_root(args.data_root)
@@ -194,15 +190,18 @@ def main() -> None:
     consistency = TrainConfig().lambda_consistency if args.lambda_consistency is None else args.lambda_consistency
     results = {
         "device": str(device),
+        "cpu_model": cpu_model(),
+        "native_bf16": has_native_bf16(),
         "precision": args.precision,
-        "onednn_linear": onednn_linear_enabled(),
+        "autocast": str(resolve_precision(args.precision, device) or "fp32"),
+        "linear_route": "torch.nn.Linear (torch's default: MKL or oneDNN, as the build dispatches)",
         "lambda_consistency": consistency,
         "batch_size": args.batch_size,
         "steps": args.steps,
         "threads": torch.get_num_threads(),
     }
     with tempfile.TemporaryDirectory() as out:
-        results["infogan_images_per_s"] = infogan_steps(
+        results["infogan_images_per_s"], results["memory_format"] = infogan_steps(
             data_root, device, args.batch_size, args.steps, args.warmup, Path(out), args.precision, consistency
         )
     results["infogan_peak_mib"] = peak_memory_mib(device)

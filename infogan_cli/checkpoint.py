@@ -26,7 +26,7 @@ from .files import atomic_write
 from .models import Discriminator, Generator, build_models
 
 if TYPE_CHECKING:
-    from .optim import Adam
+    from torch.optim import Optimizer
 
 FORMAT_NAME = "infogan-checkpoint"
 FORMAT_VERSION = 1
@@ -255,13 +255,32 @@ def load_module_state(checkpoint: Checkpoint, prefix: str, module: nn.Module) ->
         raise CheckpointError(f"{checkpoint.path}: {prefix} weights do not match ({first_line(exc)})") from None
 
 
-def load_optimizer_state(checkpoint: Checkpoint, name: str, optimizer: Adam) -> None:
+def load_optimizer_state(checkpoint: Checkpoint, name: str, optimizer: Optimizer) -> None:
     if name not in checkpoint.optimizers:
         raise CheckpointError(f"{checkpoint.path} has no {name} state to resume from")
     try:
         optimizer.load_state_dict(_unflatten_optimizer(name, checkpoint.tensors, checkpoint.optimizers[name]))
+        _match_parameter_layout(optimizer)
     except (ValueError, KeyError, RuntimeError) as exc:
         raise CheckpointError(f"{checkpoint.path}: {name} state does not match ({first_line(exc)})") from None
+
+
+def _match_parameter_layout(optimizer: Optimizer) -> None:
+    """Give each restored moment its parameter's shape check and memory layout.
+
+    torch's load_state_dict checks neither: a crafted file could carry moments of another shape,
+    and moments read from a file are contiguous while a channels_last weight is not. The fused
+    Adam kernel walks parameter, gradient and moments as flat memory, so their strides must agree.
+    """
+    for group in optimizer.param_groups:
+        for index, param in enumerate(group["params"]):
+            for key, value in optimizer.state.get(param, {}).items():
+                if key == "step":
+                    continue
+                if not isinstance(value, torch.Tensor) or value.shape != param.shape:
+                    raise ValueError(f"parameter {index}: {key} has shape {tuple(getattr(value, 'shape', ()))}, not {tuple(param.shape)}")
+                if value.stride() != param.stride():
+                    optimizer.state[param][key] = torch.empty_like(param).copy_(value)
 
 
 # ----------------------------------------------------------------------------- run folders

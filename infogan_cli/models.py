@@ -18,7 +18,6 @@ import torch
 from torch import nn
 
 from .config import LatentSpec, ModelConfig
-from .linear import Linear
 
 
 def sampling_stages(image_size: int) -> int:
@@ -50,10 +49,10 @@ class Generator(nn.Module):
         if config.architecture == "paper":
             self.base_channels = w * 2 ** (stages - 1)
             self.fc = nn.Sequential(
-                Linear(latent.input_dim, config.hidden, bias=False),
+                nn.Linear(latent.input_dim, config.hidden, bias=False),
                 nn.BatchNorm1d(config.hidden),
                 nn.ReLU(inplace=True),
-                Linear(config.hidden, self.base_channels * self.base**2, bias=False),
+                nn.Linear(config.hidden, self.base_channels * self.base**2, bias=False),
                 nn.BatchNorm1d(self.base_channels * self.base**2),
                 nn.ReLU(inplace=True),
             )
@@ -63,7 +62,7 @@ class Generator(nn.Module):
             # Keras order in the tutorial: activation, then batch norm.
             self.base_channels = w * 8
             self.fc = nn.Sequential(
-                Linear(latent.input_dim, self.base_channels * self.base**2),
+                nn.Linear(latent.input_dim, self.base_channels * self.base**2),
                 nn.ReLU(inplace=True),
                 nn.BatchNorm1d(self.base_channels * self.base**2),
             )
@@ -113,7 +112,7 @@ class Discriminator(nn.Module):
         if config.architecture == "paper":
             layers += [
                 nn.Flatten(),
-                Linear(channels * base**2, config.hidden, bias=False),
+                nn.Linear(channels * base**2, config.hidden, bias=False),
                 nn.BatchNorm1d(config.hidden),
                 act(),
             ]
@@ -123,13 +122,13 @@ class Discriminator(nn.Module):
             layers += [nn.BatchNorm2d(channels * 2), nn.Flatten()]
             self.feature_dim = channels * 2 * base**2
         self.trunk = nn.Sequential(*layers)
-        self.d_head = Linear(self.feature_dim, 1)
+        self.d_head = nn.Linear(self.feature_dim, 1)
         n_outputs = sum(latent.categorical) + 2 * latent.continuous
         self.q_head = nn.Sequential(
-            Linear(self.feature_dim, config.q_hidden, bias=False),
+            nn.Linear(self.feature_dim, config.q_hidden, bias=False),
             nn.BatchNorm1d(config.q_hidden),
             act(),
-            Linear(config.q_hidden, max(n_outputs, 1)),
+            nn.Linear(config.q_hidden, max(n_outputs, 1)),
         )
         init_weights(self)
 

@@ -43,7 +43,6 @@ from .losses import (
     real_information,
 )
 from .models import Discriminator, Generator, build_models
-from .optim import Adam
 from .render import save_grid
 from .runtime import (
     DistributedContext,
@@ -141,8 +140,8 @@ class Trainer:
         fused = device.type in ("cpu", "cuda")
         adam = dict(betas=(config.beta1, config.beta2), fused=fused, foreach=None if fused else True)
         self._discriminator_only = [*self.discriminator.trunk.parameters(), *self.discriminator.d_head.parameters()]
-        self.optimizer_d = Adam(self._discriminator_only, lr=config.lr_d, **adam)
-        self.optimizer_g = Adam(
+        self.optimizer_d = torch.optim.Adam(self._discriminator_only, lr=config.lr_d, **adam)
+        self.optimizer_g = torch.optim.Adam(
             [*self.generator.parameters(), *self.discriminator.q_head.parameters()], lr=config.lr_g, **adam
         )
         self.autocast_dtype = resolve_precision(config.precision, device)
@@ -291,7 +290,7 @@ class Trainer:
     def _backward(self, loss: torch.Tensor) -> None:
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
 
-    def _step(self, optimizer: Adam) -> None:
+    def _step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.scaler is not None:
             self.scaler.step(optimizer)
         else:

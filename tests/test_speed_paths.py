@@ -1,4 +1,4 @@
-"""The fast paths: precision choice, fused Adam, torch.compile, the oneDNN linear route, channels_last,
+"""The fast paths: precision choice, fused torch.optim.Adam, torch.compile, channels_last,
 and the CUDA path (skipped without CUDA)."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import torch
 
 from infogan_cli.checkpoint import load_checkpoint
 from infogan_cli.errors import ConfigError
-from infogan_cli.linear import Linear, linear, onednn_linear_enabled, set_onednn_linear
 from infogan_cli.runtime import resolve_precision
 from infogan_cli.trainer import train
 from tests.conftest import tiny_config
@@ -38,13 +37,6 @@ def test_checkpoints_stay_fp32_whatever_the_precision(tmp_path, precision):
     assert weights and all(t.dtype == torch.float32 for t in weights)
 
 
-def test_adam_is_fused_on_cpu(tmp_path):
-    from infogan_cli.trainer import prepare
-
-    trainer, _ = prepare(tiny_config(), tmp_path, resume=False)
-    assert trainer.optimizer_d.defaults["fused"] and trainer.optimizer_g.defaults["fused"]
-
-
 @pytest.mark.slow
 def test_compile_trains_and_saves_unwrapped_weights(tmp_path):
     events = list(train(tiny_config(compile=True, max_steps=2), tmp_path))
@@ -65,75 +57,69 @@ def test_cuda_training_path(tmp_path, precision):
     assert model.generate(n=3, codes={"c1": 1}).shape == (3, 1, 28, 28)
 
 
-# --- the oneDNN route for fp32 linear layers on x86 CPUs, and channels_last convolutions
-
-needs_onednn = pytest.mark.skipif(not onednn_linear_enabled(), reason="the oneDNN linear route is off here (not x86-64 or no oneDNN)")
+# --- plain torch modules and optimizers; channels_last convolutions
 
 
-def _linear_case(bias: bool, weight_grad: bool = True):
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(32, 300, generator=gen).requires_grad_()
-    weight = (torch.randn(70, 300, generator=gen) * 0.05).requires_grad_(weight_grad)
-    b = torch.randn(70, generator=gen).requires_grad_() if bias else None
-    return x, weight, b, torch.randn(32, 70, generator=gen)
-
-
-@needs_onednn
-@pytest.mark.parametrize("bias", [True, False])
-def test_onednn_linear_matches_torch_forward_and_backward(bias):
-    x, weight, b, grad_out = _linear_case(bias)
-    out = linear(x, weight, b)
-    assert type(out.grad_fn).__name__ == "_OneDNNLinearBackward"
-    out.backward(grad_out)
-    ours = [out.detach(), x.grad, weight.grad] + ([b.grad] if bias else [])
-    x2, weight2, b2, _ = _linear_case(bias)
-    reference = torch.nn.functional.linear(x2, weight2, b2)
-    reference.backward(grad_out)
-    expected = [reference.detach(), x2.grad, weight2.grad] + ([b2.grad] if bias else [])
-    for got, want in zip(ours, expected):
-        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
-    assert ours[0].abs().max() > 0.5  # not a trivially small product
-
-
-@needs_onednn
-def test_onednn_linear_skips_the_weight_gradient_of_a_frozen_weight():
-    x, weight, b, grad_out = _linear_case(True, weight_grad=False)
-    linear(x, weight, b).backward(grad_out)
-    assert weight.grad is None and b.grad is not None
-    torch.testing.assert_close(x.grad, grad_out @ weight, rtol=1e-5, atol=1e-5)
-
-
-def test_linear_falls_back_to_torch_where_the_onednn_route_does_not_apply():
-    x, weight, b, _ = _linear_case(True)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert linear(x, weight, b).dtype == torch.bfloat16  # autocast still applies
-    empty = linear(x[:0], weight, b)
-    assert empty.shape == (0, 70) and type(empty.grad_fn).__name__ == "AddmmBackward0"
-    doubled = linear(x.double(), weight.double(), b.double())
-    assert doubled.dtype == torch.float64 and type(doubled.grad_fn).__name__ != "_OneDNNLinearBackward"
-    previous = set_onednn_linear(False)
-    try:
-        assert not onednn_linear_enabled()
-        assert type(linear(x, weight, b).grad_fn).__name__ == "AddmmBackward0"
-    finally:
-        set_onednn_linear(previous)
-
-
-def test_onednn_linear_can_be_switched_off_from_the_environment():
-    code = "from infogan_cli.linear import onednn_linear_enabled; print(onednn_linear_enabled())"
-    env = {**os.environ, "INFOGAN_ONEDNN_LINEAR": "0"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert result.stdout.strip() == "False"
-
-
-def test_models_keep_nn_linear_parameters_and_names():
+def test_models_are_plain_torch_modules():
     from infogan_cli.models import build_models
 
     config = tiny_config()
     generator, discriminator = build_models(config.latent, config.model)
     layers = [m for m in [*generator.modules(), *discriminator.modules()] if isinstance(m, torch.nn.Linear)]
-    assert layers and all(isinstance(m, Linear) for m in layers)
+    assert layers and all(type(m) is torch.nn.Linear for m in layers)
     assert "fc.0.weight" in generator.state_dict() and "d_head.bias" in discriminator.state_dict()
+
+
+def test_optimizers_are_torch_adam(tmp_path):
+    from infogan_cli.trainer import prepare
+
+    trainer, _ = prepare(tiny_config(), tmp_path, resume=False)
+    for optimizer in (trainer.optimizer_d, trainer.optimizer_g):
+        assert type(optimizer) is torch.optim.Adam and optimizer.defaults["fused"]
+    # A scheduler accepts it: what the hand-made optimizer could not offer.
+    torch.optim.lr_scheduler.StepLR(trainer.optimizer_g, step_size=1)
+
+
+def test_restored_moments_take_the_parameter_layout():
+    """A channels_last weight restored from a file's NCHW moments: the fused kernel walks the
+    memory of parameter, gradient and moments in step, so the moments must share its strides."""
+    import copy
+
+    from infogan_cli.checkpoint import _match_parameter_layout
+
+    torch.manual_seed(0)
+    reference = torch.nn.Conv2d(3, 4, 3)
+    channels_last = copy.deepcopy(reference).to(memory_format=torch.channels_last)
+    assert not channels_last.weight.is_contiguous()
+    saved = torch.optim.Adam(reference.parameters(), lr=1e-2, fused=True)
+    images = torch.randn(2, 3, 6, 6)
+    reference(images).square().mean().backward()
+    saved.step()
+    channels_last.load_state_dict(reference.state_dict())
+    ours = torch.optim.Adam(channels_last.parameters(), lr=1e-2, fused=True)
+    ours.load_state_dict(copy.deepcopy(saved.state_dict()))  # contiguous moments, as read from a file
+    assert ours.state[channels_last.weight]["exp_avg"].stride() != channels_last.weight.stride()
+    _match_parameter_layout(ours)
+    assert ours.state[channels_last.weight]["exp_avg"].stride() == channels_last.weight.stride()
+    for module, optimizer in ((reference, saved), (channels_last, ours)):
+        optimizer.zero_grad()
+        module(images.contiguous(memory_format=torch.channels_last)).square().mean().backward()
+        optimizer.step()
+    torch.testing.assert_close(channels_last.weight, reference.weight, rtol=1e-5, atol=1e-6)
+
+
+def test_restored_moments_of_another_shape_are_refused():
+    from infogan_cli.checkpoint import _match_parameter_layout
+
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2, fused=True)
+    model(torch.randn(4, 3)).sum().backward()
+    optimizer.step()
+    state = optimizer.state_dict()
+    state["state"][0]["exp_avg"] = torch.zeros(5)
+    optimizer.load_state_dict(state)  # torch itself does not check
+    with pytest.raises(ValueError, match=r"parameter 0: exp_avg has shape \(5,\), not \(2, 3\)"):
+        _match_parameter_layout(optimizer)
 
 
 def test_channels_last_training_matches_contiguous_training(tmp_path):
