@@ -56,8 +56,17 @@ from .runtime import (
 
 SAMPLE_ROWS = 10
 _RANK_SEED_STRIDE = 1_000_000_007  # keeps the latent streams of different ranks apart
+_EPOCH_SEED_STRIDE = 1_000_003  # keeps the epoch orders of different seeds apart
 METRIC_NAMES = ("loss_d", "loss_g", "loss_mi", "mi_real")
 CONSISTENCY_METRIC = "consistency"  # logged after METRIC_NAMES when lambda_consistency > 0
+
+
+def sub_seed(value: int) -> int:
+    """A seed derived from --seed (up to 2**63-1) by arithmetic, wrapped into the 0..2**64-1 that
+    torch.Generator takes, as unsigned 64-bit arithmetic would. Values that do not wrap (every
+    --seed below about 1.8e13) are unchanged, so such runs keep the data orders and latents they
+    always had."""
+    return value % 2**64
 
 
 # ----------------------------------------------------------------------------- events
@@ -147,7 +156,7 @@ class Trainer:
         self.autocast_dtype = resolve_precision(config.precision, device)
         # fp16 needs loss scaling; bf16 has fp32's range and does not.
         self.scaler = torch.amp.GradScaler("cuda") if self.autocast_dtype == torch.float16 else None
-        self.rng = make_generator(config.seed + _RANK_SEED_STRIDE * dist.rank, device)  # latents differ per rank
+        self.rng = make_generator(sub_seed(config.seed + _RANK_SEED_STRIDE * dist.rank), device)  # latents differ per rank
         # Each rank takes every world_size-th sample of the epoch order: distinct shards.
         self.steps_per_epoch = max(1, len(self.data) // dist.world_size // config.batch_size)
         total = config.epochs * self.steps_per_epoch
@@ -188,7 +197,7 @@ class Trainer:
             raise CheckpointError(f"{checkpoint.path} has no usable RNG state to resume from") from None
         self.step = checkpoint.step
         if self.dist.rank > 0:  # the file holds rank 0's stream; other ranks branch off it
-            self.rng.manual_seed(self.config.seed + _RANK_SEED_STRIDE * self.dist.rank + self.step)
+            self.rng.manual_seed(sub_seed(self.config.seed + _RANK_SEED_STRIDE * self.dist.rank + self.step))
 
     def compile(self) -> None:
         """torch.compile the step's modules (the plain ones stay what checkpoints save)."""
@@ -209,7 +218,7 @@ class Trainer:
 
     def epoch_order(self, epoch: int) -> torch.Tensor:
         """The sample order of an epoch, a function of (seed, epoch) so resume can rebuild it."""
-        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
+        generator = torch.Generator().manual_seed(sub_seed(self.config.seed * _EPOCH_SEED_STRIDE + epoch))
         return torch.randperm(len(self.data), generator=generator)
 
     def batches(self, epoch: int, start_batch: int) -> Iterator[torch.Tensor]:
