@@ -72,13 +72,15 @@ def _readable(paths: list[Path]) -> tuple[list[Path], list[Path]]:
 
 
 def folder_batches(
-    dataset: ImageFolder, order: torch.Tensor, batch_size: int, start_batch: int, workers: int, device: torch.device
+    dataset: ImageFolder, order: torch.Tensor, batch_size: int, start_batch: int, steps: int, workers: int, device: torch.device
 ) -> Iterator[torch.Tensor]:
-    """uint8 batches (B, C, S, S) on ``device`` in the given sample order, from ``start_batch``."""
+    """uint8 batches (B, C, S, S) on ``device`` in the given sample order, batches ``start_batch``
+    to ``steps`` (exclusive). Under torchrun the shards of ranks differ by up to one image, so one
+    may hold a batch more than the others: every rank stops at the same ``steps``."""
     batches = [order[i : i + batch_size].tolist() for i in range(0, len(order) - batch_size + 1, batch_size)]
     loader = torch.utils.data.DataLoader(
         dataset,
-        batch_sampler=batches[start_batch:],
+        batch_sampler=batches[start_batch:steps],
         num_workers=workers,
         pin_memory=device.type == "cuda",
         persistent_workers=False,

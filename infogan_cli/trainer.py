@@ -230,7 +230,7 @@ class Trainer:
             for start in range(start_batch * size, self.steps_per_epoch * size, size):
                 yield self.data.images[order[start : start + size]]
         else:
-            yield from folder_batches(self.data, order, size, start_batch, self.config.workers, self.device)
+            yield from folder_batches(self.data, order, size, start_batch, self.steps_per_epoch, self.config.workers, self.device)
 
     # --- one step
 

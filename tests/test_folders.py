@@ -99,3 +99,27 @@ def test_fashion_mnist_from_debian_package_or_skip():
         pytest.skip("apt-get install dataset-fashion-mnist to run this")
     data = load_dataset("fashion-mnist", "/nonexistent", train=False)
     assert data.images.shape == (10000, 1, 28, 28) and data.labels.max() == 9
+
+
+def small_images(root, n, size=8):
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (size, size), dtype=np.uint8)).save(root / f"{i:03d}.png")
+    return root
+
+
+def test_every_rank_takes_the_same_steps_through_a_folder(tmp_path):
+    # 63 images, 2 ranks, batches of 16: rank 0's shard holds 32 images, rank 1's 31. Both must
+    # take steps_per_epoch (1) steps, or the rank with the extra batch waits forever in DDP.
+    from infogan_cli.config import ModelConfig
+    from infogan_cli.runtime import DistributedContext
+    from infogan_cli.trainer import Trainer
+
+    data = ImageFolder(small_images(tmp_path / "imgs", 63), image_size=32, channels=1)
+    config = tiny_config(dataset=f"folder:{tmp_path / 'imgs'}", model=ModelConfig(width=4, hidden=16, q_hidden=8, image_size=32), workers=0)
+    for rank in (0, 1):
+        trainer = Trainer(config, tmp_path / "run", data, torch.device("cpu"), DistributedContext(rank, 2))
+        assert trainer.steps_per_epoch == 1
+        assert [tuple(b.shape) for b in trainer.batches(0, 0)] == [(16, 1, 32, 32)], f"rank {rank}"
+        assert list(trainer.batches(0, 1)) == []  # resuming at the epoch's end: nothing left
