@@ -9,6 +9,7 @@ import sys
 import typer
 
 from . import evaluate as evaluate_command
+from . import explore as explore_command
 from . import inspect as inspect_command
 from . import plot as plot_command
 from . import sample as sample_command
@@ -29,6 +30,7 @@ app.command("plot")(plot_command.plot)
 app.command("evaluate")(evaluate_command.evaluate)
 app.command("sample")(sample_command.sample)
 app.command("traverse")(traverse_command.traverse)
+app.command("explore")(explore_command.explore)
 
 
 def _version_callback(value: bool) -> None:
