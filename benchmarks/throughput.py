@@ -134,28 +134,38 @@ def tutorial_steps(data_root: Path, device: torch.device, batch_size: int, steps
 
 
 def infogan_steps(
-    data_root: Path, device: torch.device, batch_size: int, steps: int, warmup: int, out: Path, precision: str, lambda_consistency: float
-) -> tuple[float, str]:
-    """Images/s of our training step, and the memory format the trainer chose."""
+    data_root: Path, device: torch.device, batch_size: int, steps: int, warmup: int, out: Path, precision: str, lambda_consistency: float,
+    compile_mode: str | None = None,
+) -> tuple[float, str, float]:
+    """Images/s of our training step, the memory format the trainer chose, and the seconds of the
+    warm-up steps (where torch.compile compiles and CUDA graphs are recorded)."""
     from infogan_cli.data import to_unit_range
 
     config = TrainConfig(
         data_root=str(data_root), batch_size=batch_size, device=str(device), log_every=50, precision=precision, lambda_consistency=lambda_consistency
     )
     trainer = Trainer(config, out, load_dataset("mnist", data_root), device)
+    if compile_mode == "default":
+        trainer.compile()  # as infogan train --compile
+    elif compile_mode:  # the same wrapping as Trainer.compile(), in another torch.compile mode
+        trainer.g_model = torch.compile(trainer.g_model, mode=compile_mode)
+        trainer.d_model = torch.compile(trainer.d_model, mode=compile_mode)
+    cuda_graphs = compile_mode == "reduce-overhead" and device.type == "cuda"
     order = torch.randperm(len(trainer.data), device=device)
-    started = 0.0
+    first = started = time.perf_counter()
     for step in range(warmup + steps):
         if step == warmup:
             _sync(device)
             started = time.perf_counter()
+        if cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()  # a new training step: earlier graph outputs may be reused
         start = (step * batch_size) % (len(order) - batch_size)
         real = to_unit_range(trainer.data.images[order[start : start + batch_size]])
         trainer.record(trainer.train_step(real), batch_size)
         if trainer.step % config.log_every == 0:
             trainer.flush_metrics()  # the one sync per log interval, as in training
     _sync(device)
-    return steps * batch_size / (time.perf_counter() - started), str(trainer.memory_format).removeprefix("torch.")
+    return steps * batch_size / (time.perf_counter() - started), str(trainer.memory_format).removeprefix("torch."), started - first
 
 
 def _sync(device: torch.device) -> None:
@@ -180,8 +190,14 @@ def main() -> None:
     parser.add_argument(
         "--lambda-consistency", type=float, default=None, help="our path's consistency weight (default: the default's; 0 times the paper's objective)"
     )
+    parser.add_argument("--compile", action="store_true", help="torch.compile our path's networks, as infogan train --compile")
+    parser.add_argument(
+        "--compile-mode", default=None, choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
+        help="torch.compile's mode for our path (implies --compile; reduce-overhead records CUDA graphs on CUDA)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = parser.parse_args()
+    compile_mode = args.compile_mode or ("default" if args.compile else None)
     device = resolve_device(args.device)
     configure_backends(device)
     data_root = resolve_data_root(args.data_root)
@@ -198,11 +214,13 @@ def main() -> None:
         "lambda_consistency": consistency,
         "batch_size": args.batch_size,
         "steps": args.steps,
+        "warmup": args.warmup,
+        "compile_mode": compile_mode,
         "threads": torch.get_num_threads(),
     }
     with tempfile.TemporaryDirectory() as out:
-        results["infogan_images_per_s"], results["memory_format"] = infogan_steps(
-            data_root, device, args.batch_size, args.steps, args.warmup, Path(out), args.precision, consistency
+        results["infogan_images_per_s"], results["memory_format"], results["infogan_warmup_s"] = infogan_steps(
+            data_root, device, args.batch_size, args.steps, args.warmup, Path(out), args.precision, consistency, compile_mode
         )
     results["infogan_peak_mib"] = peak_memory_mib(device)
     if device.type == "cuda":
