@@ -53,6 +53,7 @@ MAX_ATLAS_SIDE = 4096  # pixels; every browser decodes images this large
 PROBE_TILES = 96  # tiles generated first to estimate the PNG bytes of one tile
 DISPLAY_PX = 280  # the main image is drawn at about this size, in whole-pixel multiples
 GRID_DISPLAY_PX = 112  # each image of the "all samples" view
+EVALUATE_SCHEMA_NAME = "infogan-evaluate"  # the "schema" name of an infogan evaluate --json record
 
 
 @dataclass(frozen=True)
@@ -342,7 +343,10 @@ def labels_from_record(record: Any, spec: LatentSpec, source: str) -> dict[str, 
     hint = "pass the JSON written by infogan evaluate --json (or evaluation.json from --out DIR) for this checkpoint"
     if not isinstance(record, dict):
         raise ConfigError(f"{source} is not an infogan evaluate record (not a JSON object)", hint=hint)
-    found = {name: mapping for name, mapping in _mappings(record) if mapping is not None}
+    schema = record.get("schema")
+    if isinstance(schema, dict) and schema.get("name") not in (None, EVALUATE_SCHEMA_NAME):
+        raise ConfigError(f"{source} is a {schema.get('name')!r} record, not an infogan evaluate one", hint=hint)
+    found = _mappings(record)
     if not found:
         raise ConfigError(f"{source} has no code-to-label mapping", hint=hint)
     labels: dict[str, dict[int, int]] = {}
@@ -357,18 +361,22 @@ def labels_from_record(record: Any, spec: LatentSpec, source: str) -> dict[str, 
     return labels
 
 
-def _mappings(record: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    """(code, mapping) pairs wherever an evaluate record keeps them: per code under
-    ``categorical_codes`` (the versioned record), else the top-level ``mapping`` of ``label_code``."""
+def _mappings(record: dict[str, Any]) -> dict[str, Any]:
+    """{code: mapping} wherever an evaluate record keeps them: ``q.mapping`` of ``q.code`` (schema
+    1), a ``mapping`` per code under ``categorical_codes``, or the top-level ``mapping`` of
+    ``label_code`` (records from before the schema)."""
+    found: dict[str, Any] = {}
     per_code = record.get("categorical_codes")
     if isinstance(per_code, dict):
         for name, entry in per_code.items():
             if isinstance(entry, dict) and entry.get("mapping") is not None:
-                yield str(name), entry["mapping"]
-    if "mapping" in record and record["mapping"] is not None:
-        label_code = record.get("label_code") or "c1"
-        if not (isinstance(per_code, dict) and isinstance(per_code.get(label_code), dict) and per_code[label_code].get("mapping") is not None):
-            yield str(label_code), record["mapping"]
+                found[str(name)] = entry["mapping"]
+    q = record.get("q")
+    if isinstance(q, dict) and q.get("mapping") is not None:
+        found.setdefault(str(q.get("code") or record.get("label_code") or "c1"), q["mapping"])
+    if record.get("mapping") is not None:
+        found.setdefault(str(record.get("label_code") or "c1"), record["mapping"])
+    return found
 
 
 def _checked_mapping(mapping: Any, name: str, k: int, source: str, hint: str) -> dict[int, int]:

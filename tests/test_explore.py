@@ -355,10 +355,13 @@ def test_budget_too_small_for_any_page(capsys, checkpoints, tmp_path) -> None:
 
 # ----------------------------------------------------------------------------- --labels-from
 
+MAPPING = {str(v): (v + 3) % 10 for v in range(10)}
 EVALUATION = {  # the shape `infogan evaluate --json` writes (the parts explore reads)
+    "schema": {"name": "infogan-evaluate", "version": 1},
     "checkpoint": "x/last.safetensors",
     "label_code": "c1",
-    "mapping": {str(v): (v + 3) % 10 for v in range(10)},
+    "q": {"code": "c1", "mapping": MAPPING, "per_class": {}},
+    "categorical_codes": {"c1": {"values": 10, "accuracy": 0.9}},
 }
 
 
@@ -366,10 +369,12 @@ def test_labels_from_record_shapes() -> None:
     spec = SPECS["two_cat"][0]
     expected = {v: (v + 3) % 10 for v in range(10)}
     assert labels_from_record(EVALUATION, spec, "e.json") == {"c1": expected}
+    # Records from before the schema kept the mapping at the top level.
+    assert labels_from_record({"label_code": "c1", "mapping": MAPPING}, spec, "e.json") == {"c1": expected}
     # The label code may be another categorical code.
     assert labels_from_record({"label_code": "c2", "mapping": {"0": 4, "1": 2, "2": None, "3": 1}}, spec, "e.json") == {"c2": {0: 4, 1: 2, 3: 1}}
     # A record that keeps a mapping per categorical code.
-    per_code = {"schema": 2, "categorical_codes": {"c1": {"accuracy": 0.9, "mapping": EVALUATION["mapping"]}, "c2": {"accuracy": 0.3, "mapping": {"0": 1}}}}
+    per_code = {"categorical_codes": {"c1": {"accuracy": 0.9, "mapping": MAPPING}, "c2": {"accuracy": 0.3, "mapping": {"0": 1}}}}
     assert labels_from_record(per_code, spec, "e.json") == {"c1": expected, "c2": {0: 1}}
 
 
@@ -379,6 +384,9 @@ def test_labels_from_record_shapes() -> None:
         ([1, 2], "not a JSON object"),
         ({"checkpoint": "x"}, "has no code-to-label mapping"),
         ({"label_code": "c1", "mapping": None}, "has no code-to-label mapping"),
+        ({"schema": {"name": "infogan-evaluate", "version": 1}, "q": None}, "has no code-to-label mapping"),
+        ({"schema": {"name": "infogan-inspect"}, "q": {"code": "c1", "mapping": MAPPING}}, "not an infogan evaluate one"),
+        ({"q": {"code": "c1", "mapping": {"3": 2.5}}}, "not a class number"),
         ({"label_code": "c1", "mapping": [1, 2]}, "not an object of value -> label"),
         ({"label_code": "c1", "mapping": {"x": 1}}, "key 'x' that is not a code value"),
         ({"label_code": "c1", "mapping": {"10": 1}}, "has value 10, but this checkpoint's c1 has 10 values"),
