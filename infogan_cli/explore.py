@@ -515,7 +515,7 @@ def _categorical_control(name: str, k: int, labels: dict[int, int]) -> str:
             f'<button type="button" data-code="{name}" data-value="{value}"{title} '
             f'aria-pressed="{str(value == 0).lower()}">{value}{label}</button>'
         )
-    legend = f"{name} · categorical, {k} values" + (" · label drawn below each value" if labels else "")
+    legend = f"{name} · categorical, {k} values" + (" · below each value: the digit (class) it draws" if labels else "")
     return (
         f'<fieldset class="control categorical" id="control-{name}"><legend>{html.escape(legend)}</legend>'
         f'<div class="buttons">{"".join(buttons)}</div></fieldset>'
@@ -586,7 +586,14 @@ PAGE_SCRIPT = r"""
   }
 
   const atlases = data.atlases.map((uris) => uris.map((uri) => { const image = new Image(); image.src = uri; return image; }));
-  const ready = Promise.all(atlases.flat().map((image) => image.decode()));
+  function loaded(image) {  // where decode() is refused (an old browser), wait for the load event
+    if (image.complete && image.naturalWidth) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      image.addEventListener("load", resolve);
+      image.addEventListener("error", () => reject(new Error("an atlas image did not load")));
+    });
+  }
+  const ready = Promise.all(atlases.flat().map((image) => image.decode().catch(() => loaded(image))));
 
   function drawTile(canvas, sample) {
     const index = tileIndex(state.categorical, state.steps);
@@ -665,7 +672,7 @@ PAGE_SCRIPT = r"""
   }));
 
   window.explorer = { ready, tileIndex, state, render };
-  ready.then(render);
+  ready.then(render, (error) => { caption.textContent = "The images could not be shown: " + error.message; throw error; });
 })();
 """
 
