@@ -19,6 +19,8 @@ CONTINUOUS_PRIORS = ("uniform", "normal")
 CONTINUOUS_LOSSES = ("gaussian", "mse")
 ARCHITECTURES = ("paper", "tutorial")
 IMAGE_SIZES = (28, 32, 64)
+FOLDER_IMAGE_SIZE = 64  # folder:DIR images have no size of their own: --image-size's default for them
+FOLDER_CHANNELS = 3  # and --channels'
 
 # Upper bounds for anything read from a file or the command line.
 MAX_NOISE_DIM = 4096

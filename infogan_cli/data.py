@@ -77,7 +77,7 @@ def load_dataset(
     if name.startswith("folder:"):
         from .folder import ImageFolder
 
-        return ImageFolder(Path(name[7:]).expanduser(), image_size or 64, channels or 3)
+        return ImageFolder(Path(name[7:]).expanduser(), image_size, channels)  # None: FOLDER_IMAGE_SIZE, FOLDER_CHANNELS
     if name == "fake":
         dataset = fake_dataset(FAKE_SIZE if train else FAKE_SIZE // 4, seed=0 if train else 1)
     elif name.startswith("idx:"):

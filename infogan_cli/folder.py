@@ -1,36 +1,46 @@
-"""Image folders (PNG/JPEG, searched recursively) decoded with torchvision's IO.
+"""Image folders (PNG/JPEG, searched recursively) decoded with Pillow.
 
 Unlike MNIST-sized sets these need not fit in memory, so a DataLoader with worker processes
-decodes, resizes and centre-crops each image. Files whose header cannot be read are skipped
-(the caller warns once with their count); mixed sizes and modes are converted.
+decodes, resizes and centre-crops each image. At start-up every file is decoded once (in threads:
+Pillow's decoders release the GIL); files that cannot be opened or decoded are skipped, and the
+caller warns once with their count. Mixed sizes and modes are converted.
+
+Why Pillow and not torchvision's decoders: torchvision 0.29 crashes the process (SIGSEGV in
+libpng) on a PNG whose compressed data is damaged, where Pillow raises an error we can catch.
+The start-up check and the training decode are the same function, so a file that passed the
+check decodes during training unless it changes on disk.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from .config import FOLDER_CHANNELS, FOLDER_IMAGE_SIZE
 from .errors import DataError
+from .runtime import usable_cpus
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+MAX_SCAN_THREADS = 8  # the scan reads files too; more threads than this only queue on the disk
 
 
 class ImageFolder(torch.utils.data.Dataset):
-    """Every PNG/JPEG under ``root`` as a (channels, size, size) uint8 tensor."""
+    """Every decodable PNG/JPEG under ``root`` as a (channels, size, size) uint8 tensor."""
 
-    def __init__(self, root: Path, image_size: int, channels: int) -> None:
+    def __init__(self, root: Path, image_size: int | None = None, channels: int | None = None) -> None:
         if not root.is_dir():
             raise DataError(f"image folder {root} does not exist", hint="pass --dataset folder:DIR with a folder of PNG/JPEG files")
+        self.image_size = image_size or FOLDER_IMAGE_SIZE
+        self.channels = channels or FOLDER_CHANNELS
         candidates = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        self.paths, self.skipped = _readable(candidates)
+        self.paths, self.skipped = _decodable(candidates, self.channels)
         if not self.paths:
             found = f" ({len(self.skipped)} unreadable)" if self.skipped else ""
             raise DataError(f"no readable PNG or JPEG images in {root}{found}", hint="point folder:DIR at a folder of images")
-        self.image_size = image_size
-        self.channels = channels
         self.labels = None
         self.name = f"folder:{root}"
 
@@ -38,37 +48,71 @@ class ImageFolder(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        from torchvision.io import ImageReadMode, decode_image, read_file
         from torchvision.transforms.v2 import functional as F
 
-        mode = ImageReadMode.RGB if self.channels == 3 else ImageReadMode.GRAY
+        path = self.paths[index]
         try:
-            with warnings.catch_warnings():
-                # torchvision 0.29 marks its image IO deprecated (in favour of TorchCodec) but it
-                # remains the documented decoder here; one warning per image would flood the log.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                image = decode_image(read_file(str(self.paths[index])), mode=mode)  # (C, H, W) uint8
-        except RuntimeError:
-            # A file whose header was fine but whose data is not: use a black image rather than
-            # stopping a long run; the header check at start-up catches the usual cases.
-            return torch.zeros(self.channels, self.image_size, self.image_size, dtype=torch.uint8)
+            pixels = decode(path, self.channels)
+        except Exception as exc:  # it decoded at start-up: the file changed since
+            raise DataError(f"cannot decode {path} ({type(exc).__name__}: {exc}); it changed after the run started",
+                            hint="replace or remove the file, then continue with --resume") from None
+        image = torch.from_numpy(pixels).permute(2, 0, 1)  # (C, H, W) uint8
         image = F.resize(image, self.image_size, antialias=True)  # shorter side -> image_size
         return F.center_crop(image, [self.image_size, self.image_size])
 
 
-def _readable(paths: list[Path]) -> tuple[list[Path], list[Path]]:
-    """Split into files whose image header PIL can read, and the rest."""
-    from PIL import Image, UnidentifiedImageError
+def decode(path: Path, channels: int) -> np.ndarray:
+    """The image at ``path`` as (H, W, channels) uint8: RGB, or Pillow's luma (L) for one channel.
+    Raises whatever Pillow raises for a file it cannot open or decode."""
+    from PIL import Image
 
-    good, bad = [], []
-    for path in paths:
+    with Image.open(path) as image:
+        if image.mode == "P" and "transparency" in image.info:
+            image = image.convert("RGBA")  # converting such a palette straight to RGB warns, per image
+        elif image.mode.startswith("I;16"):  # 16-bit grey PNG: keep the high byte, as 8-bit viewers show it
+            image = Image.fromarray((np.asarray(image) >> 8).astype(np.uint8), "L")
+        pixels = np.array(image.convert("RGB" if channels == 3 else "L"))  # decodes; a writable copy
+    return pixels.reshape(pixels.shape[0], pixels.shape[1], channels)
+
+
+def _decodes(path: Path, channels: int) -> bool:
+    try:
+        decode(path, channels)
+        return True
+    except Exception:  # Pillow raises OSError, SyntaxError, ValueError, struct.error, ... for broken files
+        return False
+
+
+def _decodable(paths: list[Path], channels: int) -> tuple[list[Path], list[Path]]:
+    """Split into files that decode, and the rest (a header that reads is not enough: a file cut
+    short or with damaged data still has one). Decoding every file costs about one epoch's decode
+    time, spread over threads."""
+    with ThreadPoolExecutor(max_workers=min(MAX_SCAN_THREADS, usable_cpus())) as pool:
+        ok = list(pool.map(lambda path: _decodes(path, channels), paths))
+    return [p for p, good in zip(paths, ok) if good], [p for p, good in zip(paths, ok) if not good]
+
+
+class _ImagesOrBrokenPath(torch.utils.data.Dataset):
+    """The folder's images, or for a file that stopped decoding, its path as a string. An exception
+    raised in a DataLoader worker reaches the main process as a traceback in its message; a marker
+    lets ``folder_batches`` raise the one-line DataError there instead."""
+
+    def __init__(self, folder: ImageFolder) -> None:
+        self.folder = folder
+
+    def __len__(self) -> int:
+        return len(self.folder)
+
+    def __getitem__(self, index: int) -> torch.Tensor | DataError:
         try:
-            with Image.open(path) as image:
-                image.size  # noqa: B018 - reading the header is the check
-            good.append(path)
-        except (OSError, UnidentifiedImageError, ValueError):
-            bad.append(path)
-    return good, bad
+            return self.folder[index]
+        except DataError as exc:
+            return exc
+
+
+def _stack_or_error(items: list[torch.Tensor | DataError]) -> torch.Tensor | DataError:
+    errors = [item for item in items if isinstance(item, DataError)]
+    return errors[0] if errors else torch.stack(items)
 
 
 def folder_batches(
@@ -79,11 +123,14 @@ def folder_batches(
     may hold a batch more than the others: every rank stops at the same ``steps``."""
     batches = [order[i : i + batch_size].tolist() for i in range(0, len(order) - batch_size + 1, batch_size)]
     loader = torch.utils.data.DataLoader(
-        dataset,
+        _ImagesOrBrokenPath(dataset),
         batch_sampler=batches[start_batch:steps],
+        collate_fn=_stack_or_error,
         num_workers=workers,
         pin_memory=device.type == "cuda",
         persistent_workers=False,
     )
     for batch in loader:
+        if isinstance(batch, DataError):
+            raise batch
         yield batch.to(device, non_blocking=True)

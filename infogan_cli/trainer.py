@@ -436,7 +436,7 @@ def prepare(config: TrainConfig, out_dir: Path, resume: bool) -> tuple[Trainer, 
     configure_backends(device)
     data = load_dataset(config.dataset, config.data_root, train=True, image_size=config.image_size, channels=config.channels)
     if getattr(data, "skipped", None):
-        warnings.append(f"skipped {len(data.skipped)} unreadable image file(s), e.g. {data.skipped[0]}")
+        warnings.append(f"skipped {len(data.skipped)} unreadable image file(s) (they do not open or decode), e.g. {data.skipped[0]}")
     if len(data) // dist.world_size < config.batch_size:
         raise DataError(
             f"dataset has {len(data)} images, fewer than one batch of {config.batch_size} per process", hint="lower --batch-size"

@@ -123,3 +123,51 @@ def test_every_rank_takes_the_same_steps_through_a_folder(tmp_path):
         assert trainer.steps_per_epoch == 1
         assert [tuple(b.shape) for b in trainer.batches(0, 0)] == [(16, 1, 32, 32)], f"rank {rank}"
         assert list(trainer.batches(0, 1)) == []  # resuming at the epoch's end: nothing left
+
+
+def undecodable_images(root):
+    """Three files whose header reads but whose data does not decode: a PNG and a JPEG cut short (an
+    interrupted download) and a PNG whose compressed data is damaged."""
+    import io
+    import zlib
+
+    pixels = np.random.default_rng(2).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    encoded = {}
+    for fmt in ("PNG", "JPEG"):
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format=fmt)
+        encoded[fmt] = buffer.getvalue()
+    (root / "cut.png").write_bytes(encoded["PNG"][: len(encoded["PNG"]) // 2])
+    (root / "cut.jpg").write_bytes(encoded["JPEG"][: len(encoded["JPEG"]) // 2])
+    png = bytearray(encoded["PNG"])
+    data = png.index(b"IDAT") + 4  # the chunk's data: a zlib stream
+    png[data : data + 2] = b"\x00\x00"  # not a zlib header
+    chunk_end = data + int.from_bytes(png[data - 8 : data - 4], "big")
+    png[chunk_end : chunk_end + 4] = zlib.crc32(bytes(png[data - 4 : chunk_end])).to_bytes(4, "big")  # a valid CRC
+    (root / "damaged.png").write_bytes(bytes(png))
+    return ["cut.jpg", "cut.png", "damaged.png"]
+
+
+def test_images_that_do_not_decode_are_skipped_and_counted(tmp_path):
+    root = make_folder(tmp_path / "imgs", corrupt=1)
+    broken = undecodable_images(root)
+    folder = ImageFolder(root, image_size=32, channels=3)
+    assert len(folder) == 24  # not a black training image among them
+    assert sorted(p.name for p in folder.skipped) == sorted(["broken0.png", *broken])
+    for index in range(len(folder)):
+        assert folder[index].float().std() > 10  # decoded pixels (random noise), not a black fill
+    config = tiny_config(dataset=f"folder:{root}", image_size=32, channels=3, batch_size=8, max_steps=1, workers=0)
+    events = list(train(config, tmp_path / "run"))
+    assert any("skipped 4 unreadable" in w for w in events[0].warnings)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_image_broken_during_the_run_stops_it_with_its_name(tmp_path, workers):
+    from infogan_cli.folder import folder_batches
+
+    folder = ImageFolder(small_images(tmp_path / "imgs", 16), image_size=32, channels=1)
+    victim = folder.paths[5]
+    victim.write_bytes(victim.read_bytes()[:60])  # cut after the scan at start-up
+    with pytest.raises(DataError, match=f"cannot decode {victim}") as info:
+        list(folder_batches(folder, torch.arange(16), 8, 0, 2, workers, torch.device("cpu")))
+    assert "Traceback" not in info.value.message
