@@ -33,7 +33,6 @@ import json
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import LatentSpec
@@ -284,8 +283,8 @@ def noise_samples(model: InfoGAN, samples: int, seed: int) -> torch.Tensor:
 
 
 def tile_latent(plan: Plan, noise: torch.Tensor, indices: Sequence[int]) -> LatentBatch:
-    """Latent batch for tiles ``indices`` of every noise sample in ``noise`` (rows: noise sample
-    major, then tile): (len(noise) * len(indices), ...)."""
+    """Latent batch for tiles ``indices``, tile ``indices[i]`` with noise ``noise[i]``
+    (noise: (len(indices), noise_dim)): (len(indices), ...)."""
     import torch
 
     from .latent import LatentBatch
@@ -294,27 +293,21 @@ def tile_latent(plan: Plan, noise: torch.Tensor, indices: Sequence[int]) -> Late
     values = torch.tensor(plan.values, dtype=torch.float32)
     categorical = torch.tensor([c for c, _ in controls], dtype=torch.long).reshape(len(indices), len(plan.categorical))
     steps = torch.tensor([s for _, s in controls], dtype=torch.long).reshape(len(indices), plan.continuous)
-    n = noise.shape[0]
     return LatentBatch(
-        noise=noise.repeat_interleave(len(indices), dim=0),
-        categorical=[categorical[:, j].repeat(n) for j in range(len(plan.categorical))],
-        continuous=values[steps].repeat(n, 1),  # (n * tiles, n_continuous)
+        noise=noise,
+        categorical=[categorical[:, j] for j in range(len(plan.categorical))],
+        continuous=values[steps],  # (tiles, n_continuous)
     )
 
 
 def probe_bytes_per_tile(model: InfoGAN, plan: Plan, seed: int) -> float:
     """Estimated bytes a tile adds to the page (PNG in an atlas, base64), from PROBE_TILES tiles
-    spread over the plan. A small atlas compresses a little worse than a full one, so this errs
-    on the large side."""
-    import torch
-
+    spread over the plan's controls and samples. A small atlas compresses a little worse than a
+    full one, so this errs on the large side."""
     n = min(PROBE_TILES, plan.tiles_per_sample)
     indices = sorted({round(i * (plan.tiles_per_sample - 1) / max(1, n - 1)) for i in range(n)})
-    noise = noise_samples(model, plan.samples, seed)
-    picks = [noise[i % plan.samples : i % plan.samples + 1] for i in range(len(indices))]
-    images = torch.cat(
-        [model.generate_from(tile_latent(plan, sample, [index])) for sample, index in zip(picks, indices)]
-    )
+    noise = noise_samples(model, plan.samples, seed)[[i % plan.samples for i in range(len(indices))]]
+    images = model.generate_from(tile_latent(plan, noise, indices))  # (probe tiles, C, H, W)
     layout = atlas_layout(len(indices), images.shape[-1])
     uris = [png_data_uri(atlas) for atlas in atlas_images(images, layout)]
     return sum(len(uri) for uri in uris) / len(indices)
@@ -324,13 +317,12 @@ def atlas_uris(model: InfoGAN, plan: Plan, seed: int) -> tuple[AtlasLayout, list
     """Every tile of the plan, generated and packed: (layout, data URIs per sample per atlas)."""
     noise = noise_samples(model, plan.samples, seed)
     indices = range(plan.tiles_per_sample)
-    layout: AtlasLayout | None = None
+    layout = atlas_layout(plan.tiles_per_sample, model.config.model.image_size)
     uris: list[list[str]] = []
     for sample in range(plan.samples):
-        images = model.generate_from(tile_latent(plan, noise[sample : sample + 1], indices))  # (tiles, C, H, W)
-        layout = layout or atlas_layout(plan.tiles_per_sample, images.shape[-1])
+        sample_noise = noise[sample].expand(len(indices), -1)  # (tiles, noise_dim): one sample throughout
+        images = model.generate_from(tile_latent(plan, sample_noise, indices))  # (tiles, C, H, W)
         uris.append([png_data_uri(atlas) for atlas in atlas_images(images, layout)])
-    assert layout is not None
     return layout, uris
 
 

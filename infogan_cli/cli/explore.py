@@ -8,8 +8,8 @@ from typing import Optional
 
 import typer
 
-from infogan_cli.explore import DEFAULTS, MNIST_PAGE_MB, Plan
 from infogan_cli.config import LatentSpec
+from infogan_cli.explore import DEFAULTS, MNIST_PAGE_MB, Plan
 
 from .common import check_at_least, check_seed, ensure_writable_file, stderr
 
@@ -91,8 +91,8 @@ def check_options(samples: int, steps: int, max_mb: float, seed: int) -> None:
 
 def display_name(checkpoint: Path) -> str:
     """The run folder and file, "20261127-081500/last.safetensors": "last" alone says little."""
-    resolved = checkpoint.resolve()
-    return f"{resolved.parent.name}/{resolved.name}" if resolved.parent.name else resolved.name
+    path = checkpoint.absolute()
+    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
 
 
 def read_labels(path: Path, model) -> dict[str, dict[int, int]]:
