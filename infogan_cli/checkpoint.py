@@ -129,37 +129,35 @@ def _unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], meta: di
 # ----------------------------------------------------------------------------- reading
 
 
-def read_header(path: str | os.PathLike) -> tuple[dict[str, str], dict[str, tuple[list[int], str]]]:
-    """Metadata and {tensor name: (shape, dtype)} from the safetensors header, no tensor data."""
+def read_header(path: str | os.PathLike, kind: str = "checkpoint") -> tuple[dict[str, str], dict[str, tuple[list[int], str]]]:
+    """Metadata and {tensor name: (shape, dtype)} of a safetensors file, without reading tensor data.
+
+    safetensors' own parser (``safe_open``) reads the header: it refuses a header that is not JSON,
+    metadata values that are not strings, unknown dtypes, negative or non-integer sizes, a tensor
+    whose bytes do not match its shape and dtype, and tensors that do not cover the file exactly
+    (truncated, or with bytes appended). ``kind`` names the file in messages ("checkpoint",
+    "classifier").
+    """
+    from safetensors import SafetensorError, safe_open
+
     path = Path(path)
-    _check_file(path)
+    _check_file(path, kind)
+    if path.stat().st_size < 8:
+        raise CheckpointError(f"{path} is not a {kind}: too short to be a safetensors file")
     try:
-        with path.open("rb") as handle:
-            length_bytes = handle.read(8)
-            if len(length_bytes) < 8:
-                raise CheckpointError(f"{path} is not a checkpoint: too short to be a safetensors file")
-            length = int.from_bytes(length_bytes, "little")
-            file_size = path.stat().st_size
-            if length < 2 or length > min(file_size - 8, 100_000_000):
-                raise CheckpointError(f"{path} is not a safetensors checkpoint (bad header length)")
-            header = json.loads(handle.read(length))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path} is not a safetensors checkpoint ({type(exc).__name__})") from None
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{path} is not a safetensors checkpoint (header is not an object)")
-    metadata = header.pop("__metadata__", None) or {}
-    shapes: dict[str, tuple[list[int], str]] = {}
-    data_size = path.stat().st_size - 8 - length
-    for name, info in header.items():
-        try:
-            start, end = info["data_offsets"]
-            shapes[name] = (list(info["shape"]), str(info["dtype"]))
-        except (TypeError, KeyError, ValueError):
-            raise CheckpointError(f"{path} has a malformed entry for tensor {name!r}") from None
-        if not (0 <= start <= end <= data_size):
-            raise CheckpointError(f"{path} is truncated: tensor {name!r} lies past the end of the file")
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise CheckpointError(f"{path} has malformed metadata")
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            shapes = {}
+            for name in handle.keys():
+                tensor = handle.get_slice(name)
+                shapes[name] = (list(tensor.get_shape()), str(tensor.get_dtype()))
+    except SafetensorError as exc:
+        reason = first_line(exc).removeprefix("Error while deserializing header: ")
+        if "not fully covered" in reason or "MetadataIncompleteBuffer" in reason:  # safetensors >= 0.5 / older
+            raise CheckpointError(f"{path} is truncated (or has bytes appended): its tensors do not cover the file") from None
+        raise CheckpointError(f"{path} is not a safetensors {kind} ({reason})") from None
+    except OSError as exc:
+        raise CheckpointError(f"{path} could not be read ({first_line(exc)})") from None
     return metadata, shapes
 
 
@@ -211,14 +209,15 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu",
     return Checkpoint(path, config, step, epoch, metrics, tensors, optimizers)
 
 
-def _check_file(path: Path) -> None:
+def _check_file(path: Path, kind: str = "checkpoint") -> None:
     if not path.exists():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise CheckpointError(f"{kind} {path} does not exist")
     if path.is_dir():
         last = path / "last.safetensors"
-        raise CheckpointError(f"{path} is a folder, not a checkpoint", hint=f"pass {last}" if last.exists() else None)
+        hint = f"pass {last}" if kind == "checkpoint" and last.exists() else None
+        raise CheckpointError(f"{path} is a folder, not a {kind}", hint=hint)
     if path.stat().st_size == 0:
-        raise CheckpointError(f"checkpoint {path} is empty")
+        raise CheckpointError(f"{kind} {path} is empty")
 
 
 def _check_model_shapes(path: Path, config: TrainConfig, shapes: dict[str, tuple[list[int], str]]) -> None:

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checkpoint import read_header
 from .config import IMAGE_SIZES, MAX_CARDINALITY
 from .data import ImageDataset, to_unit_range
 from .errors import CheckpointError, ConfigError, DataError, first_line
@@ -270,17 +271,11 @@ def save_classifier(classifier: ReferenceClassifier, path: str | os.PathLike) ->
 
 def load_classifier(path: str | os.PathLike, device: torch.device | str = "cpu") -> ReferenceClassifier:
     """Read and validate a classifier file; its config is bounded before the network is built."""
-    from safetensors import SafetensorError, safe_open
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"classifier {path} does not exist" if not path.exists() else f"{path} is not a file")
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{path} is not a safetensors file ({first_line(exc)})") from None
+    metadata, _shapes = read_header(path, kind="classifier")
     if metadata.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{path} is not an infogan reference classifier", hint="pass a file written by infogan evaluate")
     if metadata.get("format_version") != str(FORMAT_VERSION):

@@ -15,13 +15,15 @@ from .checkpoint import parse_metadata, read_header
 from .config import LatentSpec, TrainConfig
 from .errors import CheckpointError
 
-# Bytes per element of each safetensors dtype.
-DTYPE_BYTES = {
-    "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1,
-    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
-    "I32": 4, "U32": 4, "F32": 4,
-    "I64": 8, "U64": 8, "F64": 8,
+# Bits per element of each safetensors dtype (F4 and F6 pack several elements per byte).
+DTYPE_BITS = {
+    "BOOL": 8, "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6, "U8": 8, "I8": 8,
+    "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8, "F8_E4M3FNUZ": 8, "F8_E5M2FNUZ": 8,
+    "I16": 16, "U16": 16, "F16": 16, "BF16": 16,
+    "I32": 32, "U32": 32, "F32": 32,
+    "I64": 64, "U64": 64, "F64": 64, "C64": 64,
 }
+SCHEMA = {"name": "infogan-inspect", "version": 1}  # of to_dict(); docs/cli.md documents every key
 GROUPS = ("generator", "discriminator", "optimizer", "rng")
 # BatchNorm statistics live in the state dict but are not trained parameters.
 BUFFER_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
@@ -48,7 +50,8 @@ class TensorInfo:
 
     @property
     def bytes(self) -> int:
-        return self.elements * DTYPE_BYTES.get(self.dtype, 0)
+        """Bytes of data in the file; 0 for a dtype newer than this table."""
+        return -(-self.elements * DTYPE_BITS.get(self.dtype, 0) // 8)
 
     @property
     def is_parameter(self) -> bool:
@@ -63,7 +66,7 @@ class CheckpointSummary:
     file_bytes: int
     config: TrainConfig
     step: int
-    epoch: int
+    epoch: int  # completed epochs when saved (the checkpoint metadata's integer)
     metrics: dict[str, Any]
     tensors: list[TensorInfo]
 
@@ -91,17 +94,20 @@ class CheckpointSummary:
         return totals
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: what ``infogan inspect --json`` prints."""
+        """The JSON form: what ``infogan inspect --json`` prints. The epoch is named for what it
+        counts: ``epochs_completed`` (an integer), while ``metrics.epoch`` is the fractional
+        progress that metrics.jsonl logs."""
         return {
+            "schema": dict(SCHEMA),
             "checkpoint": str(self.path),
             "format_version": self.format_version,
             "file_bytes": self.file_bytes,
             "step": self.step,
-            "epoch": self.epoch,
+            "epochs_completed": self.epoch,
             "config": self.config.to_dict(),
             "latent": latent_summary(self.config),
-            "metrics": self.metrics,
-            "parameters": self.parameters(),
+            "metrics": _json_safe(self.metrics),
+            "parameters": _parameters_json(self.parameters()),
             "groups": self.groups(),
             "tensors": {t.name: {"shape": list(t.shape), "dtype": t.dtype} for t in self.tensors},
         }
@@ -134,7 +140,7 @@ def summarize_checkpoint(path: str | os.PathLike) -> CheckpointSummary:
     config, step, epoch, metrics, _optimizers = parse_metadata(path, metadata)
     if not isinstance(metrics, dict):
         raise CheckpointError(f"{path} has malformed metadata (metrics is not an object)")
-    tensors = [_tensor_info(path, name, shape, dtype) for name, (shape, dtype) in shapes.items()]
+    tensors = [TensorInfo(name, tuple(shape), dtype) for name, (shape, dtype) in shapes.items()]
     return CheckpointSummary(
         path=path,
         format_version=int(metadata["format_version"]),
@@ -147,13 +153,23 @@ def summarize_checkpoint(path: str | os.PathLike) -> CheckpointSummary:
     )
 
 
+def _parameters_json(counts: dict[str, int]) -> dict[str, int]:
+    """Parameter counts with plain keys (trunk, not discriminator.trunk: no dots inside JSON keys)."""
+    return {key.removeprefix("discriminator."): value for key, value in counts.items()}
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities (which JSON lacks, and json.loads lets into crafted metadata) become None."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _display_order(tensor: TensorInfo) -> tuple[int, list[str | int]]:
     """Group by group, then by name with numbers compared as numbers (convs.2 before convs.10)."""
     group = GROUPS.index(tensor.group) if tensor.group in GROUPS else len(GROUPS)
     return group, [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", tensor.name)]
-
-
-def _tensor_info(path: Path, name: str, shape: list[Any], dtype: str) -> TensorInfo:
-    if not all(isinstance(size, int) and not isinstance(size, bool) and size >= 0 for size in shape):
-        raise CheckpointError(f"{path} has a malformed shape for tensor {name!r}: {shape!r}")
-    return TensorInfo(name, tuple(shape), dtype)

@@ -206,7 +206,7 @@ def test_load_classifier_refuses_other_files(checkpoints, tmp_path) -> None:
         load_classifier(checkpoints["one_cat"])
     garbage = tmp_path / "garbage.safetensors"
     garbage.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")
-    with pytest.raises(CheckpointError, match="not a safetensors file"):
+    with pytest.raises(CheckpointError, match="not a safetensors classifier"):
         load_classifier(garbage)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_classifier(tmp_path / "missing.safetensors")

@@ -48,7 +48,9 @@ def test_inspect_json_reports_the_checkpoint(cli, checkpoint) -> None:
     result = cli("inspect", str(checkpoint), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)  # exactly one JSON document, nothing else on stdout
-    assert report["step"] == 2 and report["epoch"] == 0 and report["format_version"] == 1
+    assert report["schema"] == {"name": "infogan-inspect", "version": 1}
+    assert report["step"] == 2 and report["epochs_completed"] == 0 and report["format_version"] == 1
+    assert "epoch" not in report and report["metrics"]["epoch"] == pytest.approx(2 / (1024 // 16))  # progress, fractional
     assert report["checkpoint"] == str(checkpoint)
     assert report["config"]["latent"] == {"noise_dim": 8, "categorical": [10, 4], "continuous": 1, "continuous_prior": "uniform"}
     assert report["config"]["dataset"] == "fake"
@@ -59,6 +61,8 @@ def test_inspect_json_reports_the_checkpoint(cli, checkpoint) -> None:
     assert report["tensors"]["generator.fc.0.weight"] == {"shape": [16, 8 + 10 + 4 + 1], "dtype": "F32"}
     assert {"rng.train", "rng.cpu"} <= set(report["tensors"])
     assert report["groups"]["optimizer"]["tensors"] > 0
+    assert set(report["parameters"]) == {"generator", "trunk", "d_head", "q_head", "discriminator", "total"}
+    assert report["parameters"]["trunk"] + report["parameters"]["d_head"] + report["parameters"]["q_head"] == report["parameters"]["discriminator"]
 
 
 def test_summary_counts_parameters_without_batchnorm_buffers(checkpoint) -> None:

@@ -18,7 +18,7 @@ METRIC_ROWS = (("loss_d", "D loss"), ("loss_g", "G loss"), ("loss_mi", "MI loss 
 
 def inspect(
     checkpoint: Path = typer.Argument(..., help="A checkpoint written by infogan train (e.g. runs/x/last.safetensors)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout instead of tables."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout instead of tables (schema: docs/cli.md)."),
     all_tensors: bool = typer.Option(False, "--all-tensors", help="Also list every optimizer tensor (by default one line per optimizer)."),
 ) -> None:
     """Show a checkpoint's config, latent codes, step, metrics and tensors, without loading weights."""
@@ -32,7 +32,7 @@ def inspect(
 
     console = Console(highlight=False)
     console.print(
-        f"[bold]{_escape(str(summary.path))}[/]: step {summary.step}, epoch {summary.epoch}, "
+        f"[bold]{_escape(str(summary.path))}[/]: step {summary.step}, {summary.epoch} epochs completed, "
         f"format version {summary.format_version}, {_size(summary.file_bytes)}",
         soft_wrap=True,
     )
