@@ -23,78 +23,97 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from infogan_cli.evaluate import SCHEMA  # noqa: E402 - the evaluate --json record this script reads
 
 
 def infogan(*args: str, stdout=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "infogan_cli", *args], check=True, stdout=stdout, text=True)
 
 
+def evaluate(checkpoint: str, args: argparse.Namespace, *flags: str) -> dict:
+    """`infogan evaluate --json`, refused unless it is the record version this script reads."""
+    output = infogan("evaluate", checkpoint, "--data-root", args.data_root, *flags, "--json", stdout=subprocess.PIPE).stdout
+    record = json.loads(output)
+    if record.get("schema") != SCHEMA:
+        sys.exit(f"infogan evaluate printed schema {record.get('schema')!r}; this script reads {SCHEMA}")
+    return record
+
+
+def current(row: dict) -> bool:
+    """Whether a cached row's evaluations are records of the schema this script reads."""
+    return all(row[key].get("schema") == SCHEMA for key in ("test", "select") if key in row)
+
+
 def train_and_evaluate(preset: str, seed: int, args: argparse.Namespace) -> dict:
-    """One cached run: train (timed), evaluate, return the row."""
+    """One cached run: train (timed), evaluate, return the row. A cached row whose evaluation is
+    of an older schema is evaluated again from the run's checkpoint (training is not repeated)."""
     run_dir = Path(args.runs) / f"{args.label or preset}-seed{seed}"
     row_path = run_dir / "quality.json"
+    checkpoint = str(run_dir / "last.safetensors")
     if row_path.exists():
-        return json.loads(row_path.read_text())
+        row = json.loads(row_path.read_text())
+        if current(row):
+            return row
+        row["test"] = evaluate(checkpoint, args)
+        if args.select_split or "select" in row:
+            row["select"] = evaluate(checkpoint, args, "--split", args.select_split or "train")
+        row_path.write_text(json.dumps(row, indent=2))
+        return row
     budget = ["--max-steps", str(args.max_steps)] if args.max_steps else ["--epochs", str(args.epochs)]
     resume = ["--resume"] if (run_dir / "last.safetensors").exists() else []
     started = time.perf_counter()
     infogan("train", "--preset", preset, "--seed", str(seed), "--data-root", args.data_root, "--out", str(run_dir), *budget, *resume, *args.train_args)
     minutes = (time.perf_counter() - started) / 60
     speeds = [json.loads(line)["images_per_s"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    checkpoint = str(run_dir / "last.safetensors")
-    evaluation = json.loads(infogan("evaluate", checkpoint, "--data-root", args.data_root, "--json", stdout=subprocess.PIPE).stdout)
-    row = {"preset": preset, "seed": seed, "minutes": minutes, "images_per_s": statistics.median(speeds), "test": evaluation}
+    row = {"preset": preset, "seed": seed, "minutes": minutes, "images_per_s": statistics.median(speeds), "test": evaluate(checkpoint, args)}
     if args.select_split:
-        selection = infogan("evaluate", checkpoint, "--data-root", args.data_root, "--split", args.select_split, "--json", stdout=subprocess.PIPE)
-        row["select"] = json.loads(selection.stdout)
+        row["select"] = evaluate(checkpoint, args, "--split", args.select_split)
     row_path.write_text(json.dumps(row, indent=2))
     return row
 
 
-def continuous_rho(evaluation: dict, measure: str) -> float | None:
-    best = ((evaluation.get("continuous") or {}).get("best") or {}).get(measure)
-    return None if best is None else best["spearman"]
-
-
-def abs_rho(evaluation: dict, measure: str) -> float | None:
-    """|rho|, or None where the model has no continuous code (so the median row says n/a, not 0)."""
-    rho = continuous_rho(evaluation, measure)
-    return None if rho is None else abs(rho)
-
-
-def sample_accuracy(evaluation: dict) -> float | None:
-    sample = evaluation.get("sample_accuracy")
-    return sample["accuracy"] if isinstance(sample, dict) else sample
+# The columns of a preset's table: heading, top-level key of the evaluate record, shown as a
+# percentage, and whether lower is better (for the worst row).
+COLUMNS = (
+    ("Q accuracy", "q_accuracy", True, False),
+    ("sample accuracy", "sample_accuracy", True, False),
+    ("digits covered", "digits_covered", False, False),
+    ("NMI", "q_nmi", False, False),
+    ("slant \\|rho\\|", "abs_rho_slant", False, False),
+    ("width \\|rho\\|", "abs_rho_width", False, False),
+    ("MIG slant", "mig_slant", False, False),
+    ("MIG width", "mig_width", False, False),
+    ("Frechet (classifier)", "classifier_frechet_distance", False, True),
+)
 
 
 def fmt(value, percent: bool = False) -> str:
     if value is None:
         return "n/a"
+    if isinstance(value, int):
+        return str(value)
     return f"{100 * value:.1f}%" if percent else f"{value:.2f}"
 
 
 def preset_table(rows: list[dict]) -> list[str]:
+    """One line per seed, then the median and the worst of each column over the seeds (n/a where
+    no seed has the metric, e.g. the rho of a preset without continuous codes)."""
     lines = [
-        "| seed | Q accuracy | sample accuracy | NMI | slant rho | width rho | FID | train min | images/s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| seed | " + " | ".join(column[0] for column in COLUMNS) + " | train min | images/s |",
+        "| --- " * (len(COLUMNS) + 3) + "|",
     ]
     for row in sorted(rows, key=lambda r: r["seed"]):
-        e = row["test"]
-        lines.append(
-            f"| {row['seed']} | {fmt(e['q_accuracy'], True)} | {fmt(sample_accuracy(e), True)} | {fmt(e['q_nmi'])} | "
-            f"{fmt(continuous_rho(e, 'slant'))} | {fmt(continuous_rho(e, 'width'))} | {fmt(e['fid'])} | "
-            f"{row['minutes']:.1f} | {row['images_per_s']:.0f} |"
-        )
-    for label, pick in (("median", statistics.median), ("worst", min)):
-        def stat(get):
-            values = [v for v in (get(r["test"]) for r in rows) if v is not None]
-            return pick(values) if values else None
-
-        lines.append(
-            f"| **{label}** | {fmt(stat(lambda e: e['q_accuracy']), True)} | {fmt(stat(sample_accuracy), True)} | "
-            f"{fmt(stat(lambda e: e['q_nmi']))} | {fmt(stat(lambda e: abs_rho(e, 'slant')))} | "
-            f"{fmt(stat(lambda e: abs_rho(e, 'width')))} | | | |"
-        )
+        cells = [fmt(row["test"][key], percent) for _, key, percent, _ in COLUMNS]
+        lines.append(f"| {row['seed']} | " + " | ".join(cells) + f" | {row['minutes']:.1f} | {row['images_per_s']:.0f} |")
+    for label in ("median", "worst"):
+        cells = []
+        for _, key, percent, lower_is_better in COLUMNS:
+            values = [row["test"][key] for row in rows if row["test"][key] is not None]
+            pick = statistics.median if label == "median" else max if lower_is_better else min
+            cells.append(fmt(pick(values) if values else None, percent))
+        lines.append(f"| **{label}** | " + " | ".join(cells) + " | | |")
     return lines
 
 
@@ -112,9 +131,12 @@ def write_results(all_rows: dict[str, list[dict]], args: argparse.Namespace) -> 
         "",
         f"Written by `python benchmarks/quality.py {' '.join(sys.argv[1:])}` on {time.strftime('%Y-%m-%d')}.",
         f"Each run: `infogan train --preset P --seed S {budget}`, then `infogan evaluate --json` on the",
-        "MNIST test set. Q accuracy: Hungarian-matched accuracy of argmax Q(c1|x) on real test images;",
-        "sample accuracy: the reference classifier on generated images under that mapping; slant/width",
-        "rho: the largest |Spearman| of any continuous code with that measure along a sweep over [-2, 2].",
+        "MNIST test set (its record: docs/cli.md). Q accuracy: Hungarian-matched accuracy of argmax Q(c1|x)",
+        "on real test images; sample accuracy: the reference classifier on generated images under that",
+        "mapping; digits covered: distinct majority digits over the values of c1; slant/width |rho|: the",
+        "largest |Spearman| of any continuous code with that measure along a sweep over [-2, 2]; MIG: the",
+        "mutual information gap of Q's continuous means on the test digits; Frechet (classifier): in the",
+        "reference classifier's features, not Inception's, so not comparable with published FIDs.",
         "Minutes are wall time on this machine's 2 CPU cores.",
         "",
     ]

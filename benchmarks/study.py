@@ -21,6 +21,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from infogan_cli.evaluate import SCHEMA  # noqa: E402 - the evaluate --json record this script reads
 
 VARIANTS: dict[str, list[str]] = {
     "baseline": [],
@@ -63,6 +66,8 @@ def run_variant(label: str, flags: list[str], seed: int, args: argparse.Namespac
         infogan("train", "--seed", str(seed), "--data-root", args.data_root, "--out", str(run_dir), "--max-steps", str(args.max_steps), "--epochs", "100", *flags)
         checkpoint, minutes = run_dir / "last.safetensors", (time.perf_counter() - started) / 60
     evaluation = json.loads(infogan("evaluate", str(checkpoint), "--data-root", args.data_root, "--split", "train", "--n-samples", "2000", "--json", capture=True))
+    if evaluation.get("schema") != SCHEMA:
+        sys.exit(f"infogan evaluate printed schema {evaluation.get('schema')!r}; this script reads {SCHEMA}")
     row = {"label": label, "seed": seed, "flags": flags, "minutes": minutes, "train_split": evaluation}
     run_dir.mkdir(parents=True, exist_ok=True)
     row_path.write_text(json.dumps(row, indent=2))
@@ -70,7 +75,9 @@ def run_variant(label: str, flags: list[str], seed: int, args: argparse.Namespac
 
 
 def cached_rows(args: argparse.Namespace) -> dict[str, list[dict]]:
-    """Every finished run under --runs, by variant (so a narrower rerun keeps the wider table)."""
+    """Every finished run under --runs, by variant (so a narrower rerun keeps the wider table).
+    The table reads only `q_accuracy` and `q_nmi`, top-level numbers with the same meaning in the
+    records from before the evaluate schema, so older rows stay usable."""
     rows: dict[str, list[dict]] = {label: [] for label in VARIANTS}
     for path in sorted(Path(args.runs).glob("*-seed*/study.json")):
         row = json.loads(path.read_text())

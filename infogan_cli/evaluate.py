@@ -5,12 +5,16 @@
 - Sample accuracy: images generated in equal numbers per value of c1 and labelled by the reference
   classifier (``classifier.py``), under the mapping from real images and under their own.
 - Continuous codes: Morpho-MNIST measures (slant, stroke thickness, width) along a sweep of each
-  code over [-2, 2], and their Spearman correlation with the code.
+  code over [-2, 2] (noise and the other codes held fixed), and their Spearman correlation with it.
+- MIG: Q's continuous means on the real test images against the measures of those same images
+  (the Mutual Information Gap, as disentanglement_lib computes it).
 - Sample quality: the Frechet distance between real test and generated images in the reference
-  classifier's penultimate features, next to the real-train-vs-real-test distance (its floor).
+  classifier's penultimate features (not Inception's: not comparable with published FIDs), next to
+  the real-train-vs-real-test distance (its floor).
 - The categorical MI lower bound H(c) - CE in nats, next to its ceiling ln K.
 
-The metric functions are pure functions of numpy arrays; ``evaluate_checkpoint`` runs them all.
+The maths lives in ``metrics.py``; this module generates, measures and builds the JSON record
+(``EvaluationResult.to_json``, schema ``SCHEMA``, documented key by key in docs/cli.md).
 """
 
 from __future__ import annotations
@@ -28,122 +32,29 @@ import torch.nn.functional as F
 from .data import ImageDataset, to_unit_range
 from .errors import DataError
 from .latent import LatentBatch
+from .metrics import (
+    ClusterScores,
+    MigScores,
+    cluster_scores,
+    contingency_matrix,
+    frechet_distance,
+    hungarian_mapping,
+    mapped_accuracy,
+    mutual_info_gap,
+    spearman,
+)
 
 if TYPE_CHECKING:
     from .classifier import ReferenceClassifier
     from .infogan import InfoGAN
 
+SCHEMA = {"name": "infogan-evaluate", "version": 1}  # of EvaluationResult.to_json()
 MEASURES = ("slant", "thickness", "width")
 MEASURE_UNITS = {"slant": "rad", "thickness": "px", "width": "px"}
 SWEEP_RANGE = (-2.0, 2.0)
 
 # (stage, done, total): how evaluation reports progress; the caller shows it.
 ProgressCallback = Callable[[str, int, int], None]
-
-
-# ----------------------------------------------------------------------------- clustering metrics
-
-
-def contingency_matrix(rows: np.ndarray, columns: np.ndarray, n_rows: int, n_columns: int) -> np.ndarray:
-    """(n_rows, n_columns) counts of each (row value, column value) pair, e.g. code x label."""
-    rows = np.asarray(rows, dtype=np.int64)
-    columns = np.asarray(columns, dtype=np.int64)
-    flat = np.bincount(rows * n_columns + columns, minlength=n_rows * n_columns)
-    return flat.reshape(n_rows, n_columns)
-
-
-def hungarian_mapping(contingency: np.ndarray) -> dict[int, int]:
-    """The one-to-one row -> column mapping that maximises the matched count. With more rows
-    than columns, the surplus rows stay unmapped."""
-    from scipy.optimize import linear_sum_assignment
-
-    rows, columns = linear_sum_assignment(contingency, maximize=True)
-    return {int(r): int(c) for r, c in zip(rows, columns)}
-
-
-def mapped_accuracy(contingency: np.ndarray, mapping: dict[int, int]) -> float:
-    total = contingency.sum()
-    return float(sum(contingency[r, c] for r, c in mapping.items()) / total) if total else 0.0
-
-
-def purity(contingency: np.ndarray) -> float:
-    """Fraction of items whose column is their row's majority column (many-to-one)."""
-    total = contingency.sum()
-    return float(contingency.max(axis=1).sum() / total) if total else 0.0
-
-
-def per_class_accuracy(contingency: np.ndarray, mapping: dict[int, int]) -> dict[int, float | None]:
-    """For each column (label): the fraction of its items whose row maps to it (None if empty)."""
-    mapped_to = {c: r for r, c in mapping.items()}
-    result: dict[int, float | None] = {}
-    for column in range(contingency.shape[1]):
-        total = contingency[:, column].sum()
-        hits = contingency[mapped_to[column], column] if column in mapped_to else 0
-        result[column] = float(hits / total) if total else None
-    return result
-
-
-def _entropy(counts: np.ndarray) -> float:
-    p = counts[counts > 0] / counts.sum()
-    return float(-(p * np.log(p)).sum())
-
-
-def normalized_mutual_info(contingency: np.ndarray) -> float:
-    """NMI with the arithmetic mean of the two entropies as normaliser (scikit-learn's default)."""
-    c = contingency[contingency.sum(axis=1) > 0][:, contingency.sum(axis=0) > 0].astype(np.float64)
-    if c.shape[0] <= 1 and c.shape[1] <= 1:
-        return 1.0  # both partitions are one block: identical
-    joint = c / c.sum()
-    outer = np.outer(joint.sum(axis=1), joint.sum(axis=0))
-    nonzero = joint > 0
-    mutual_info = float((joint[nonzero] * np.log(joint[nonzero] / outer[nonzero])).sum())
-    normaliser = (_entropy(c.sum(axis=1)) + _entropy(c.sum(axis=0))) / 2
-    return max(mutual_info, 0.0) / normaliser if normaliser > 0 else 1.0
-
-
-def adjusted_rand_index(contingency: np.ndarray) -> float:
-    """ARI (Hubert and Arabie): the Rand index corrected for chance; 1 = identical, ~0 = random."""
-    from scipy.special import comb
-
-    c = contingency.astype(np.int64)
-    pairs_cells = comb(c, 2).sum()
-    pairs_rows = comb(c.sum(axis=1), 2).sum()
-    pairs_columns = comb(c.sum(axis=0), 2).sum()
-    pairs_total = comb(int(c.sum()), 2)
-    if pairs_total == 0:
-        return 1.0
-    expected = pairs_rows * pairs_columns / pairs_total
-    maximum = (pairs_rows + pairs_columns) / 2
-    if maximum == expected:
-        return 1.0  # both partitions all singletons or one block: the index is undefined, they agree
-    return float((pairs_cells - expected) / (maximum - expected))
-
-
-@dataclass
-class ClusterScores:
-    """How well the values of a code (rows) match labels (columns)."""
-
-    accuracy: float  # under the Hungarian one-to-one mapping
-    purity: float
-    nmi: float
-    ari: float
-    mapping: dict[int, int]  # code value -> label
-    per_class: dict[int, float | None]  # label -> fraction of its items mapped to it
-    contingency: np.ndarray  # (K, n_labels) counts
-
-
-def cluster_scores(codes: np.ndarray, labels: np.ndarray, n_codes: int, n_labels: int) -> ClusterScores:
-    contingency = contingency_matrix(codes, labels, n_codes, n_labels)
-    mapping = hungarian_mapping(contingency)
-    return ClusterScores(
-        accuracy=mapped_accuracy(contingency, mapping),
-        purity=purity(contingency),
-        nmi=normalized_mutual_info(contingency),
-        ari=adjusted_rand_index(contingency),
-        mapping=mapping,
-        per_class=per_class_accuracy(contingency, mapping),
-        contingency=contingency,
-    )
 
 
 # ----------------------------------------------------------------------------- morphometry
@@ -211,46 +122,13 @@ def measure_images(images: torch.Tensor, threshold: float = 0.5, scale: int = 2)
     return {"slant": slant, "thickness": thickness, "width": extent}
 
 
-def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
-    """Spearman's rank correlation over the finite pairs; None if it is undefined."""
-    from scipy.stats import spearmanr
-
-    finite = np.isfinite(x) & np.isfinite(y)
-    x, y = x[finite], y[finite]
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return None
-    rho = float(spearmanr(x, y)[0])
-    return rho if math.isfinite(rho) else None
-
-
-# ----------------------------------------------------------------------------- Frechet distance
-
-
-def frechet_distance(features_a: np.ndarray | torch.Tensor, features_b: np.ndarray | torch.Tensor) -> float:
-    """Frechet distance between Gaussians fitted to two feature sets (N, D):
-    |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)).
-
-    Tr((S_a S_b)^(1/2)) is the sum of the square roots of the eigenvalues of the symmetric
-    S_a^(1/2) S_b S_a^(1/2), which has the spectrum of S_a S_b; unlike ``scipy.linalg.sqrtm`` this
-    stays real and stable for singular covariances (fewer samples than dimensions). In float64
-    with torch.linalg: scipy's OpenBLAS threads contend with torch's after a forward pass (0.75 s
-    per 128x128 eigendecomposition on 2 cores, against 1 ms here).
-    """
-    a = torch.as_tensor(features_a).detach().cpu().double()
-    b = torch.as_tensor(features_b).detach().cpu().double()
-    mean_diff = a.mean(dim=0) - b.mean(dim=0)
-    cov_a, cov_b = _covariance(a), _covariance(b)
-    values, vectors = torch.linalg.eigh(cov_a)
-    sqrt_a = (vectors * values.clamp(min=0).sqrt()) @ vectors.T
-    middle = sqrt_a @ cov_b @ sqrt_a
-    trace_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
-    distance = mean_diff @ mean_diff + cov_a.trace() + cov_b.trace() - 2 * trace_sqrt
-    return max(float(distance), 0.0)
-
-
-def _covariance(x: torch.Tensor) -> torch.Tensor:
-    centred = x - x.mean(dim=0)
-    return centred.T @ centred / max(x.shape[0] - 1, 1)  # (D, D)
+def measure_in_chunks(images: torch.Tensor, chunk: int = 1000) -> dict[str, np.ndarray]:
+    """``measure_images`` a chunk at a time: its float64 work arrays for 10,000 images at once
+    would take about a gigabyte."""
+    parts = [measure_images(images[start : start + chunk]) for start in range(0, len(images), chunk)]
+    if not parts:
+        return {name: np.zeros(0) for name in MEASURES}
+    return {name: np.concatenate([part[name] for part in parts]) for name in MEASURES}
 
 
 # ----------------------------------------------------------------------------- the evaluation
@@ -258,14 +136,14 @@ def _covariance(x: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class SampleScores:
-    """Generated images per value of c1 (rows), labelled by the reference classifier."""
+    """Generated images per value of the label code (rows), labelled by the reference classifier."""
 
-    accuracy: float | None  # classifier label == the Q mapping's label for c1 (None: no Q mapping)
+    accuracy: float | None  # classifier label == the Q mapping's label for the code (None: no Q mapping)
     best_accuracy: float  # under the samples' own Hungarian mapping
     best_mapping: dict[int, int]
     purity_per_value: dict[int, float | None]  # share of the majority label among a value's images
     majority_per_value: dict[int, int | None]
-    digits_covered: int  # distinct majority labels over the values of c1
+    digits_covered: int  # distinct majority labels over the values of the code
     contingency: np.ndarray  # (K, classes)
 
 
@@ -275,6 +153,7 @@ class ContinuousScores:
 
     values: list[float]  # the swept code values
     rows: int  # latent samples swept per code
+    seed: int  # of the swept latent samples
     spearman: dict[str, dict[str, float | None]]  # code -> measure -> rho
     means: dict[str, dict[str, list[float | None]]]  # code -> measure -> mean per swept value
     best: dict[str, tuple[str, float] | None]  # measure -> (code, rho) with the largest |rho|
@@ -287,65 +166,119 @@ class EvaluationResult:
     dataset: str
     step: int
     n_samples: int
-    n_test: int
+    n_test: int  # real images scored (of ``split``)
     q: ClusterScores | None  # None: no categorical code or no labels
     sample: SampleScores | None  # None: no categorical code or no classifier
     classifier_accuracy: float | None
     continuous: ContinuousScores | None  # None: no continuous code
-    fid: float | None
+    fid: float | None  # Frechet distance in the reference classifier's features (not Inception's)
     fid_floor: float | None
     mi_categorical: dict[str, float]  # code -> H(c) - CE, nats
     mi_ceiling: dict[str, float]  # code -> ln K
     label_code: str | None = None  # the categorical code scored against the labels (best NMI)
     code_scores: dict[str, ClusterScores] = field(default_factory=dict)  # every categorical code
+    mig: MigScores | None = None  # None: no continuous code or no real images
+    split: str = "test"
+    seed: int = 0
+    categorical_values: dict[str, int] = field(default_factory=dict)  # code -> K
 
     def to_json(self) -> dict[str, Any]:
-        q, sample, continuous = self.q, self.sample, self.continuous
-        return {
+        """The record ``infogan evaluate --json`` prints: headline numbers at the top level,
+        details in objects (null where the model, data or classifier does not allow them)."""
+        q, sample = self.q, self.sample
+        best = self.continuous.best if self.continuous else {}
+        gaps = dict(zip(self.mig.factors, self.mig.gap)) if self.mig else {}
+        return _clean({
+            "schema": dict(SCHEMA),
             "checkpoint": self.checkpoint,
+            "step": self.step,
+            "dataset": self.dataset,
+            "split": self.split,
+            "seed": self.seed,
+            "n_real": self.n_test,
             "n_samples": self.n_samples,
             "label_code": self.label_code,
+            "q_accuracy": q.accuracy if q else None,
+            "q_purity": q.purity if q else None,
+            "q_nmi": q.nmi if q else None,
+            "q_ari": q.ari if q else None,
+            "sample_accuracy": sample.accuracy if sample else None,
+            "digits_covered": sample.digits_covered if sample else None,
+            "classifier_accuracy": self.classifier_accuracy,
+            "classifier_frechet_distance": self.fid,
+            "classifier_frechet_distance_floor": self.fid_floor,
+            **{f"abs_rho_{m}": None if best.get(m) is None else abs(best[m][1]) for m in MEASURES},
+            "mig": self.mig.mean if self.mig else None,
+            **{f"mig_{m}": gaps.get(m) for m in MEASURES},
+            "q": None if q is None else {
+                "code": self.label_code,
+                "mapping": _keyed(q.mapping),
+                "per_class": _keyed(q.per_class),
+                "contingency": q.contingency.tolist(),
+            },
             "categorical_codes": {
-                name: {"accuracy": _clean(c.accuracy), "nmi": _clean(c.nmi), "purity": _clean(c.purity)}
+                name: {"values": self.categorical_values.get(name, c.contingency.shape[0]), "accuracy": c.accuracy,
+                       "purity": c.purity, "nmi": c.nmi, "ari": c.ari, "mapping": _keyed(c.mapping)}
                 for name, c in self.code_scores.items()
             } or None,
-            "q_accuracy": _clean(q.accuracy) if q else None,
-            "q_purity": _clean(q.purity) if q else None,
-            "q_nmi": _clean(q.nmi) if q else None,
-            "q_ari": _clean(q.ari) if q else None,
-            "mapping": _keyed(q.mapping) if q else None,
-            "per_class": _keyed(q.per_class) if q else None,
-            "sample_accuracy": None if sample is None else {
-                "accuracy": _clean(sample.accuracy),
-                "best_accuracy": _clean(sample.best_accuracy),
+            "samples": None if sample is None else {
+                "code": self.label_code,
+                "accuracy": sample.accuracy,
+                "best_accuracy": sample.best_accuracy,
                 "best_mapping": _keyed(sample.best_mapping),
                 "purity_per_value": _keyed(sample.purity_per_value),
                 "majority_per_value": _keyed(sample.majority_per_value),
                 "digits_covered": sample.digits_covered,
+                "contingency": sample.contingency.tolist(),
             },
-            "classifier_accuracy": _clean(self.classifier_accuracy),
-            "continuous": None if continuous is None else {
-                "values": continuous.values,
-                "rows": continuous.rows,
-                "units": MEASURE_UNITS,
-                "spearman": _clean(continuous.spearman),
-                "means": _clean(continuous.means),
-                "best": {
-                    measure: None if best is None else {"code": best[0], "spearman": _clean(best[1])}
-                    for measure, best in continuous.best.items()
-                },
-                "best_by_code": {
-                    code: None if best is None else {"measure": best[0], "spearman": _clean(best[1])}
-                    for code, best in continuous.best_by_code.items()
-                },
-            },
-            "fid": _clean(self.fid),
-            "fid_floor": _clean(self.fid_floor),
+            "continuous_codes": None if self.continuous is None else _continuous_json(self.continuous),
+            "mutual_info_gap": None if self.mig is None else _mig_json(self.mig),
             "mi_categorical": {
-                name: {"nats": _clean(value), "ceiling": _clean(self.mi_ceiling[name])}
-                for name, value in self.mi_categorical.items()
+                name: {"nats": value, "ceiling_nats": self.mi_ceiling[name]} for name, value in self.mi_categorical.items()
             } or None,
-        }
+        })
+
+
+def _continuous_json(continuous: ContinuousScores) -> dict[str, Any]:
+    """Codes x measures, signed and absolute, and for each measure the code that turns it most
+    with that code's |rho| for every measure (its cross-talk)."""
+    magnitude = {code: {m: None if rho is None else abs(rho) for m, rho in row.items()} for code, row in continuous.spearman.items()}
+    return {
+        "sweep": {"values": continuous.values, "rows": continuous.rows, "seed": continuous.seed},
+        "units": MEASURE_UNITS,
+        "spearman": continuous.spearman,
+        "abs_spearman": magnitude,
+        "means": continuous.means,
+        "best_by_measure": {
+            measure: None if best is None else {
+                "code": best[0], "spearman": best[1], "abs_spearman": abs(best[1]), "code_abs_spearman": magnitude[best[0]],
+            }
+            for measure, best in continuous.best.items()
+        },
+        "best_by_code": {
+            code: None if best is None else {"measure": best[0], "spearman": best[1]}
+            for code, best in continuous.best_by_code.items()
+        },
+    }
+
+
+def _mig_json(mig: MigScores) -> dict[str, Any]:
+    return {
+        "encoder": "Q's continuous means on the scored real images",
+        "n": mig.n,
+        "bins": mig.bins,
+        "codes": mig.codes,
+        "factors": {
+            factor: {
+                "mig": mig.gap[j],
+                "code": mig.best[j],
+                "runner_up": mig.runner_up[j],
+                "entropy_nats": float(mig.entropy[j]),
+                "mutual_info_nats": {code: float(mig.mutual_info[i, j]) for i, code in enumerate(mig.codes)},
+            }
+            for j, factor in enumerate(mig.factors)
+        },
+    }
 
 
 def _clean(value: Any) -> Any:
@@ -362,10 +295,12 @@ def _clean(value: Any) -> Any:
 
 
 def _keyed(mapping: dict[int, Any]) -> dict[str, Any]:
-    return {str(k): _clean(v) for k, v in mapping.items()}
+    return {str(k): v for k, v in mapping.items()}
 
 
-STAGES = ("Q head on test images", "generating samples", "classifying", "continuous codes", "Frechet distance")
+STAGES = (
+    "Q head on real images", "generating samples", "classifying", "continuous codes", "MIG on real images", "Frechet distance",
+)
 
 
 def evaluate_checkpoint(
@@ -378,13 +313,16 @@ def evaluate_checkpoint(
     on_progress: ProgressCallback | None = None,
     sweep_rows: int = 100,
     sweep_steps: int = 9,
+    split: str = "test",
 ) -> EvaluationResult:
     """Run every metric that the model, the data and the classifier allow.
 
-    Q metrics need a categorical code and test labels; sample accuracy needs a categorical code
-    and a classifier; the Frechet distances need a classifier (the floor also ``train_data``).
-    Generated samples use ``seed``, the continuous sweeps ``seed + 1``, the floor's subset of the
-    training images ``seed + 2``; the floor uses as many training images as samples.
+    ``test_data`` holds the real images scored (the test split, or with ``split="train"`` a subset
+    of the training split); ``train_data`` the other split, for the Frechet floor. Q metrics need a
+    categorical code and labels; sample accuracy needs a categorical code and a classifier; MIG
+    needs continuous codes and real images; the Frechet distances need a classifier (the floor also
+    ``train_data``). Generated samples use ``seed``, the continuous sweeps ``seed + 1``, the
+    floor's subset of ``train_data`` ``seed + 2``; the floor uses as many images as samples.
     """
     spec = model.latent_spec
     if (test_data.image_size, test_data.channels) != (model.config.model.image_size, model.config.model.channels):
@@ -397,13 +335,13 @@ def evaluate_checkpoint(
     n_classes = max(classifier.config.classes if classifier else 0, _n_labels(test_data, train_data))
 
     progress(STAGES[0], 0, len(STAGES))
+    real_codes = model.predict_codes(to_unit_range(test_data.images)) if len(test_data) else None
     q_scores = None
     code_scores: dict[str, ClusterScores] = {}
     label_code = 0  # the categorical code compared with the labels: the one that matches them best
-    if spec.categorical and test_data.labels is not None and len(test_data):
-        all_logits = model.predict_codes(to_unit_range(test_data.images)).categorical_logits
+    if spec.categorical and test_data.labels is not None and real_codes is not None:
         labels = test_data.labels.cpu().numpy()
-        for name, logits, k in zip(spec.categorical_names, all_logits, spec.categorical):
+        for name, logits, k in zip(spec.categorical_names, real_codes.categorical_logits, spec.categorical):
             code_scores[name] = cluster_scores(logits.argmax(dim=1).numpy(), labels, k, n_classes)
         label_code = max(range(len(spec.categorical)), key=lambda i: code_scores[spec.categorical_names[i]].nmi)
         q_scores = code_scores[spec.categorical_names[label_code]]
@@ -429,6 +367,13 @@ def evaluate_checkpoint(
     continuous = _continuous_scores(model, seed + 1, sweep_rows, sweep_steps) if spec.continuous else None
 
     progress(STAGES[4], 4, len(STAGES))
+    mig = None
+    if spec.continuous and real_codes is not None:
+        measured = measure_in_chunks(to_unit_range(test_data.images))
+        factors = np.stack([measured[m] for m in MEASURES], axis=1)  # (N, 3)
+        mig = mutual_info_gap(real_codes.continuous_mean.float().numpy(), factors, list(spec.continuous_names), list(MEASURES))
+
+    progress(STAGES[5], 5, len(STAGES))
     fid = fid_floor = None
     if classifier is not None and len(test_data) >= 2 and n_samples >= 2:
         test_features = classifier.embed(test_data.images)[0]
@@ -454,6 +399,10 @@ def evaluate_checkpoint(
         mi_ceiling=ceiling,
         label_code=spec.categorical_names[label_code] if spec.categorical else None,
         code_scores=code_scores,
+        mig=mig,
+        split=split,
+        seed=seed,
+        categorical_values=dict(zip(spec.categorical_names, spec.categorical)),
     )
 
 
@@ -532,4 +481,4 @@ def _continuous_scores(model: InfoGAN, seed: int, rows: int, steps: int) -> Cont
         name: strongest([(measure, value) for measure, value in rho.items() if value is not None])
         for name, rho in correlations.items()
     }
-    return ContinuousScores([float(v) for v in values], rows, correlations, means, best, best_by_code)
+    return ContinuousScores([float(v) for v in values], rows, seed, correlations, means, best, best_by_code)

@@ -68,7 +68,7 @@ def entropy(counts: np.ndarray) -> float:
     if total <= 0:
         return 0.0
     p = counts[counts > 0] / total
-    return float(-(p * np.log(p)).sum())
+    return float(-(p * np.log(p)).sum()) + 0.0  # + 0.0: one value gives 0, not -0
 
 
 def mutual_info(contingency: np.ndarray) -> float:
@@ -81,7 +81,7 @@ def mutual_info(contingency: np.ndarray) -> float:
     joint = joint / total
     outer = np.outer(joint.sum(axis=1), joint.sum(axis=0))
     nonzero = joint > 0
-    return max(float((joint[nonzero] * np.log(joint[nonzero] / outer[nonzero])).sum()), 0.0)
+    return max(float((joint[nonzero] * np.log(joint[nonzero] / outer[nonzero])).sum()), 0.0) + 0.0
 
 
 def normalized_mutual_info(contingency: np.ndarray) -> float:
@@ -190,7 +190,7 @@ class MigScores:
     mutual_info: np.ndarray  # (codes, factors), nats, between the binned code and binned factor
     entropy: np.ndarray  # (factors,), nats, of the binned factor
     gap: list[float | None]  # per factor: (largest MI - second largest) / entropy; None if undefined
-    best: list[str | None]  # per factor: the code with the largest MI
+    best: list[str | None]  # per factor: the code with the largest MI (None: a constant factor)
     runner_up: list[str | None]  # per factor: the code with the second largest MI
 
     @property
@@ -208,7 +208,7 @@ def mutual_info_gap(
     are sorted by their mutual information with it, and its gap is (MI of the first - MI of the
     second) / H(factor). 1: one code alone carries the factor; 0: two codes carry it equally (or
     none does). A factor's gap is None with fewer than two codes, fewer than two usable rows, or a
-    constant factor (entropy 0).
+    constant factor (entropy 0; it has no best code either).
     """
     codes = np.asarray(codes, dtype=np.float64).reshape(len(codes), -1)
     factors = np.asarray(factors, dtype=np.float64).reshape(len(factors), -1)
@@ -227,9 +227,10 @@ def mutual_info_gap(
     runner_up: list[str | None] = []
     for j in range(n_factors):
         order = np.argsort(-information[:, j], kind="stable")  # ties: the lower-numbered code first
-        best.append(code_names[order[0]] if n_codes else None)
-        runner_up.append(code_names[order[1]] if n_codes > 1 else None)
-        if n_codes < 2 or entropies[j] <= 0:
+        informative = entropies[j] > 0  # a constant factor is carried by no code
+        best.append(code_names[order[0]] if n_codes and informative else None)
+        runner_up.append(code_names[order[1]] if n_codes > 1 and informative else None)
+        if n_codes < 2 or not informative:
             gaps.append(None)
         else:
             gaps.append(float((information[order[0], j] - information[order[1], j]) / entropies[j]))

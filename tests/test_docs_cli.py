@@ -12,7 +12,7 @@ import pytest
 import typer.main
 
 from infogan_cli.cli.app import app
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_main
 
 CLI_DOC = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 COMMANDS = typer.main.get_command(app).commands
@@ -140,3 +140,21 @@ def test_inspect_json_matches_its_documentation(tmp_path) -> None:
     result = run_cli("inspect", str(checkpoint), "--json")
     assert result.returncode == 0, result.stderr
     assert_documented("inspect", json.loads(result.stdout))
+
+
+def test_evaluate_json_matches_its_documentation(capsys, tmp_path, monkeypatch) -> None:
+    """A real `infogan evaluate --json` of a tiny untrained model with two categorical and two
+    continuous codes, on the `fake` set with a briefly trained classifier."""
+    from infogan_cli.classifier import save_classifier, train_classifier
+    from infogan_cli.config import LatentSpec
+    from infogan_cli.data import load_dataset
+    from tests.test_evaluate import make_checkpoint
+
+    train, test = load_dataset("fake", train=True), load_dataset("fake", train=False)
+    classifier = save_classifier(train_classifier(train, test, "cpu", max_steps=8), tmp_path / "classifier.safetensors")
+    checkpoint = make_checkpoint(tmp_path / "model.safetensors", LatentSpec(noise_dim=8, categorical=(10, 3), continuous=2))
+    code, stdout, stderr = run_main(
+        capsys, "evaluate", str(checkpoint), "--json", "--n-samples", "40", "--device", "cpu", "--classifier", str(classifier)
+    )
+    assert code == 0, stderr
+    assert_documented("evaluate", json.loads(stdout))

@@ -1,8 +1,8 @@
-"""`infogan evaluate`: clustering metrics, morphometry, Frechet distance, the reference classifier
-and the command end to end on tiny untrained models and the synthetic `fake` set.
+"""`infogan evaluate`: morphometry, the reference classifier, the JSON record and the command end
+to end on tiny untrained models and the synthetic `fake` set (the metric maths: test_metrics.py).
 
-Expected values are computed by hand (NMI and ARI of a four-item example, the slant of a bar
-sheared by a known angle, the Frechet distance of shifted and scaled sets).
+Expected values are computed by hand (the slant of a bar sheared by a known angle, MIG of a code
+that is a measure of the image).
 """
 
 from __future__ import annotations
@@ -28,23 +28,18 @@ from infogan_cli.classifier import (
 from infogan_cli.config import LatentSpec, ModelConfig, TrainConfig
 from infogan_cli.data import ImageDataset, load_dataset
 from infogan_cli.errors import CheckpointError
-from infogan_cli.evaluate import (
-    adjusted_rand_index,
-    cluster_scores,
-    contingency_matrix,
-    evaluate_checkpoint,
-    frechet_distance,
-    measure_images,
-    normalized_mutual_info,
-)
+from infogan_cli.evaluate import MEASURES, evaluate_checkpoint, measure_images, measure_in_chunks
 from infogan_cli.infogan import InfoGAN
 from infogan_cli.models import build_models
 from tests.conftest import run_main as run_cli
 
 MODEL = ModelConfig(width=4, hidden=16, q_hidden=8)
 JSON_KEYS = {
-    "label_code", "categorical_codes", "q_accuracy", "q_purity", "q_nmi", "q_ari", "mapping", "per_class", "sample_accuracy",
-    "classifier_accuracy", "continuous", "fid", "fid_floor", "mi_categorical", "n_samples", "checkpoint",
+    "schema", "checkpoint", "step", "dataset", "split", "seed", "n_real", "n_samples", "label_code",
+    "q_accuracy", "q_purity", "q_nmi", "q_ari", "sample_accuracy", "digits_covered", "classifier_accuracy",
+    "classifier_frechet_distance", "classifier_frechet_distance_floor", "abs_rho_slant", "abs_rho_thickness", "abs_rho_width",
+    "mig", "mig_slant", "mig_thickness", "mig_width",
+    "q", "categorical_codes", "samples", "continuous_codes", "mutual_info_gap", "mi_categorical",
 }
 CPU = torch.device("cpu")
 
@@ -80,49 +75,6 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
         "one_cat": make_checkpoint(folder / "one_cat.safetensors", LatentSpec(noise_dim=8, categorical=(10,), continuous=2)),
         "no_cat": make_checkpoint(folder / "no_cat.safetensors", LatentSpec(noise_dim=8, categorical=(), continuous=2)),
     }
-
-
-# ----------------------------------------------------------------------------- clustering metrics
-
-
-def test_hungarian_accuracy_is_one_on_permuted_labels() -> None:
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 10, 5000)
-    permutation = rng.permutation(10)
-    scores = cluster_scores(permutation[labels], labels, 10, 10)
-    assert scores.accuracy == 1.0 and scores.purity == 1.0
-    assert scores.nmi == pytest.approx(1.0) and scores.ari == pytest.approx(1.0)
-    assert scores.mapping == {int(permutation[label]): label for label in range(10)}  # code value -> label
-    assert all(value == 1.0 for value in scores.per_class.values())
-
-
-def test_hungarian_accuracy_is_near_chance_on_random_labels() -> None:
-    rng = np.random.default_rng(1)
-    scores = cluster_scores(rng.integers(0, 10, 10_000), rng.integers(0, 10, 10_000), 10, 10)
-    assert 0.09 < scores.accuracy < 0.13  # chance is 0.1; the best of 10! matchings adds a little
-    assert scores.nmi < 0.01 and abs(scores.ari) < 0.01
-
-
-def test_nmi_ari_purity_by_hand() -> None:
-    # labels [0, 0, 1, 1], codes [0, 0, 1, 2]: H(labels) = ln 2, H(codes) = 1.5 ln 2, MI = ln 2,
-    # so NMI = ln 2 / (1.25 ln 2) = 0.8. Pairs: 1 agreeing, row pairs 1, column pairs 2 of 6:
-    # ARI = (1 - 2/6) / (1.5 - 2/6) = 4/7.
-    contingency = contingency_matrix(np.array([0, 0, 1, 2]), np.array([0, 0, 1, 1]), 3, 2)
-    assert contingency.tolist() == [[2, 0], [0, 1], [0, 1]]
-    assert normalized_mutual_info(contingency) == pytest.approx(0.8)
-    assert adjusted_rand_index(contingency) == pytest.approx(4 / 7)
-    scores = cluster_scores(np.array([0, 0, 1, 2]), np.array([0, 0, 1, 1]), 3, 2)
-    assert scores.purity == 1.0  # many-to-one: every code value is pure
-    assert scores.accuracy == 0.75  # one-to-one: codes 1 and 2 cannot both map to label 1
-    assert len(scores.mapping) == 2 and scores.per_class[0] == 1.0 and scores.per_class[1] == 0.5
-
-
-def test_one_block_partitions_agree() -> None:
-    single = contingency_matrix(np.zeros(5, int), np.zeros(5, int), 1, 1)
-    assert normalized_mutual_info(single) == 1.0 and adjusted_rand_index(single) == 1.0
-    # One code value for everything, two labels: no information.
-    collapsed = contingency_matrix(np.zeros(4, int), np.array([0, 0, 1, 1]), 2, 2)
-    assert normalized_mutual_info(collapsed) == 0.0 and adjusted_rand_index(collapsed) == 0.0
 
 
 # ----------------------------------------------------------------------------- morphometry
@@ -165,23 +117,6 @@ def test_width_is_measured_after_deslanting() -> None:
 def test_blank_image_measures_are_nan() -> None:
     measured = measure_images(torch.full((1, 1, 28, 28), -1.0))
     assert all(math.isnan(measured[name][0]) for name in ("slant", "thickness", "width"))
-
-
-# ----------------------------------------------------------------------------- Frechet distance
-
-
-def test_frechet_distance_of_a_set_with_itself_is_zero() -> None:
-    features = np.random.default_rng(0).normal(size=(1000, 64))
-    assert frechet_distance(features, features) == pytest.approx(0.0, abs=1e-6)
-    assert frechet_distance(features[:20], features[:20]) == pytest.approx(0.0, abs=1e-6)  # singular covariance
-
-
-def test_frechet_distance_by_hand() -> None:
-    a = np.random.default_rng(1).normal(size=(500, 8))
-    assert frechet_distance(a, a + 1.0) == pytest.approx(8.0)  # |shift|^2, same covariance
-    # b = 2a + 3 in 1-D: (mean(a) + 3)^2 + var + 4 var - 2 * sqrt(var * 4 var) = (mean(a) + 3)^2 + var.
-    one = a[:, :1]
-    assert frechet_distance(one, 2 * one + 3) == pytest.approx((one.mean() + 3) ** 2 + one.var(ddof=1))
 
 
 # ----------------------------------------------------------------------------- reference classifier
@@ -228,38 +163,101 @@ def test_corrupt_cached_classifier_is_retrained(fake_data, tmp_path) -> None:
 def test_tiny_untrained_model_evaluates_end_to_end(checkpoints, fake_data, tiny_classifier) -> None:
     train, test = fake_data
     model = InfoGAN.load(checkpoints["one_cat"])
-    result = evaluate_checkpoint(model, test, train, tiny_classifier, n_samples=200, seed=0, sweep_rows=10)
+    result = evaluate_checkpoint(model, test, train, tiny_classifier, n_samples=200, seed=3, sweep_rows=10)
     document = result.to_json()
     assert set(document) == JSON_KEYS
     assert json.loads(json.dumps(document, allow_nan=False)) == document  # strict JSON, no NaN
+    assert document["schema"] == {"name": "infogan-evaluate", "version": 1}
+    assert (document["step"], document["dataset"], document["split"], document["seed"]) == (0, "fake", "test", 3)
+    assert (document["n_real"], document["n_samples"]) == (len(test), 200)
     assert result.q.contingency.sum() == len(test) and result.q.contingency.shape == (10, 10)
     assert 0 <= document["q_accuracy"] <= document["q_purity"] <= 1
-    assert sorted(document["mapping"]) == [str(v) for v in range(10)]
-    assert result.sample.contingency.sum(axis=1).tolist() == [20] * 10  # equal per value of c1
-    assert 1 <= document["sample_accuracy"]["digits_covered"] <= 10
-    assert document["sample_accuracy"]["accuracy"] <= document["sample_accuracy"]["best_accuracy"]
+    assert document["q"]["code"] == document["label_code"] == "c1"
+    assert sorted(document["q"]["mapping"]) == [str(v) for v in range(10)]
+    assert document["q"]["contingency"] == result.q.contingency.tolist()
+    assert document["categorical_codes"]["c1"]["values"] == 10
+    assert document["categorical_codes"]["c1"]["ari"] == document["q_ari"]
+    assert document["categorical_codes"]["c1"]["mapping"] == document["q"]["mapping"]
+    samples = document["samples"]
+    assert [sum(row) for row in samples["contingency"]] == [20] * 10  # equal per value of c1
+    assert document["digits_covered"] == samples["digits_covered"] == len({m for m in samples["majority_per_value"].values()})
+    assert 1 <= document["digits_covered"] <= 10
+    assert document["sample_accuracy"] == samples["accuracy"] <= samples["best_accuracy"]
     assert document["classifier_accuracy"] == tiny_classifier.test_accuracy
-    assert document["fid"] > document["fid_floor"] >= 0  # untrained noise vs real squares
+    assert document["classifier_frechet_distance"] > document["classifier_frechet_distance_floor"] >= 0  # noise vs squares
     mi = document["mi_categorical"]["c1"]
-    assert mi["ceiling"] == pytest.approx(math.log(10)) and mi["nats"] <= mi["ceiling"]
-    continuous = document["continuous"]
-    assert set(continuous["spearman"]) == {"c2", "c3"} and len(continuous["values"]) == 9
-    assert continuous["values"][0] == -2.0 and continuous["values"][-1] == 2.0
-    assert set(continuous["best"]) == {"slant", "thickness", "width"} and set(continuous["best_by_code"]) == {"c2", "c3"}
-    for measure, best in continuous["best"].items():  # the code with the strongest correlation
-        assert abs(best["spearman"]) == max(abs(continuous["spearman"][code][measure]) for code in ("c2", "c3"))
+    assert mi["ceiling_nats"] == pytest.approx(math.log(10)) and mi["nats"] <= mi["ceiling_nats"]
+    continuous = document["continuous_codes"]
+    assert continuous["sweep"] == {"values": [-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0], "rows": 10, "seed": 4}
+    assert set(continuous["spearman"]) == set(continuous["abs_spearman"]) == set(continuous["best_by_code"]) == {"c2", "c3"}
+    assert set(continuous["best_by_measure"]) == set(MEASURES)
+    for measure, best in continuous["best_by_measure"].items():  # the code with the strongest correlation
+        column = [continuous["spearman"][code][measure] for code in ("c2", "c3")]
+        assert best["abs_spearman"] == abs(best["spearman"]) == max(abs(rho) for rho in column)
+        assert best["spearman"] == continuous["spearman"][best["code"]][measure]
+        assert best["code_abs_spearman"] == continuous["abs_spearman"][best["code"]]
+        assert document[f"abs_rho_{measure}"] == best["abs_spearman"]
+    gap = document["mutual_info_gap"]
+    assert gap["codes"] == ["c2", "c3"] and gap["n"] == len(test) and gap["bins"] == 20 and set(gap["factors"]) == set(MEASURES)
+    for measure, factor in gap["factors"].items():  # the fake set's squares all measure the same: no entropy, no gap
+        assert factor["entropy_nats"] == 0 and factor["mig"] is None and document[f"mig_{measure}"] is None
+        assert factor["mutual_info_nats"] == {"c2": 0.0, "c3": 0.0} and factor["code"] is factor["runner_up"] is None
+    assert document["mig"] is None
     # The same seed gives the same numbers.
-    again = evaluate_checkpoint(model, test, train, tiny_classifier, n_samples=200, seed=0, sweep_rows=10)
+    again = evaluate_checkpoint(model, test, train, tiny_classifier, n_samples=200, seed=3, sweep_rows=10)
     assert again.to_json() == document
+
+
+def bars_dataset(n: int = 400, seed: int = 0) -> tuple[ImageDataset, np.ndarray, np.ndarray]:
+    """Bars of random slant (-30..30 degrees) and width (2..6 px) as a uint8 dataset, with both."""
+    rng = np.random.default_rng(seed)
+    angles, widths = rng.uniform(-30, 30, n), rng.uniform(2, 6, n)
+    images = torch.cat([sheared_bar(a, width=w) for a, w in zip(angles, widths)])  # (n, 1, 28, 28) in [-1, 1]
+    uint8 = ((images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    return ImageDataset(uint8, torch.from_numpy(rng.integers(0, 10, n)), "fake"), angles, widths
+
+
+def test_mig_finds_the_codes_that_turn_slant_and_width(checkpoints, monkeypatch) -> None:
+    """Q's continuous means replaced by the slant and width each real bar was drawn with (c2, c3)
+    and noise (c4): MIG finds c2 for slant and c3 for width, each far ahead of the runner-up."""
+    from infogan_cli.models import QOutput
+
+    bars, angles, widths = bars_dataset()
+    spec = LatentSpec(noise_dim=8, categorical=(10,), continuous=3)
+    model = InfoGAN.load(make_checkpoint(checkpoints["one_cat"].parent / "three.safetensors", spec))
+    noise = np.random.default_rng(1).normal(size=len(angles))
+    means = torch.from_numpy(np.stack([angles, widths, noise], axis=1)).float()
+
+    def predict_codes(images, batch_size=1000):
+        n = images.shape[0]
+        return QOutput([torch.zeros(n, 10)], means if n == len(means) else torch.zeros(n, 3), torch.zeros(n, 3))
+
+    monkeypatch.setattr(model, "predict_codes", predict_codes)
+    document = evaluate_checkpoint(model, bars, None, None, n_samples=20, sweep_rows=2).to_json()
+    factors = document["mutual_info_gap"]["factors"]
+    assert (factors["slant"]["code"], factors["width"]["code"]) == ("c2", "c3")
+    assert document["mig_slant"] > 0.6 and document["mig_width"] > 0.4
+    for measure in ("slant", "width"):  # the runner-up (the other code or noise) knows little of it
+        information = factors[measure]["mutual_info_nats"]
+        assert information[factors[measure]["runner_up"]] < 0.3 * information[factors[measure]["code"]]
+
+
+def test_measuring_in_chunks_is_measuring_at_once(fake_data) -> None:
+    images = fake_data[1].images[:50].float() / 127.5 - 1
+    whole, chunked = measure_images(images), measure_in_chunks(images, chunk=16)
+    for name in MEASURES:
+        assert np.array_equal(whole[name], chunked[name], equal_nan=True)
 
 
 def test_model_without_categorical_code(checkpoints, fake_data, tiny_classifier) -> None:
     train, test = fake_data
     model = InfoGAN.load(checkpoints["no_cat"])
     document = evaluate_checkpoint(model, test, train, tiny_classifier, n_samples=50, sweep_rows=5).to_json()
-    for key in ("q_accuracy", "q_purity", "q_nmi", "q_ari", "mapping", "per_class", "sample_accuracy", "mi_categorical"):
+    for key in ("q_accuracy", "q_purity", "q_nmi", "q_ari", "q", "categorical_codes", "sample_accuracy", "digits_covered",
+                "samples", "mi_categorical", "label_code"):
         assert document[key] is None, key
-    assert document["fid"] is not None and document["continuous"] is not None
+    assert document["classifier_frechet_distance"] is not None and document["continuous_codes"] is not None
+    assert document["mutual_info_gap"]["codes"] == ["c1", "c2"]  # without a categorical code, c1 is continuous
 
 
 def test_unlabelled_data_gives_label_free_metrics_only(checkpoints, fake_data) -> None:
@@ -267,9 +265,19 @@ def test_unlabelled_data_gives_label_free_metrics_only(checkpoints, fake_data) -
     unlabelled = ImageDataset(test.images, None, "fake")
     model = InfoGAN.load(checkpoints["one_cat"])
     document = evaluate_checkpoint(model, unlabelled, None, None, n_samples=50, sweep_rows=5).to_json()
-    for key in ("q_accuracy", "mapping", "per_class", "sample_accuracy", "classifier_accuracy", "fid", "fid_floor"):
+    for key in ("q_accuracy", "q", "sample_accuracy", "samples", "classifier_accuracy", "classifier_frechet_distance",
+                "classifier_frechet_distance_floor"):
         assert document[key] is None, key
-    assert document["mi_categorical"]["c1"]["nats"] is not None and document["continuous"] is not None
+    assert document["mi_categorical"]["c1"]["nats"] is not None and document["continuous_codes"] is not None
+    assert document["mutual_info_gap"]["n"] == len(test)  # measures need no labels
+
+
+def test_one_continuous_code_has_no_gap(tmp_path) -> None:
+    bars, _, _ = bars_dataset(100)  # measures that vary, unlike the fake set's squares
+    model = InfoGAN.load(make_checkpoint(tmp_path / "one.safetensors", LatentSpec(noise_dim=8, categorical=(10,), continuous=1)))
+    document = evaluate_checkpoint(model, bars, None, None, n_samples=20, sweep_rows=2).to_json()
+    assert document["mig"] is None and all(document[f"mig_{m}"] is None for m in MEASURES)
+    assert all(factor["code"] == "c2" and factor["runner_up"] is None for factor in document["mutual_info_gap"]["factors"].values())
 
 
 # ----------------------------------------------------------------------------- the command
@@ -285,6 +293,8 @@ def test_cli_trains_caches_and_reports(capsys, checkpoints, tmp_path, monkeypatc
     assert set(document) == JSON_KEYS and document["n_samples"] == 100
     assert document["checkpoint"] == str(checkpoints["one_cat"])
     assert "trained the reference classifier" in stderr and "Q accuracy" in stderr
+    for text in ("digits covered", "Frechet distance", "Inception", "|rho|", "MIG", "runner-up"):  # the human tables
+        assert text in stderr, text
     assert (tmp_path / "cache" / "classifiers" / "fake.safetensors").is_file()
     assert json.loads((out / "evaluation.json").read_text()) == document
     for name in ("confusion.png", "sample_confusion.png"):
@@ -310,7 +320,7 @@ def test_cli_unlabelled_idx_dataset(capsys, tmp_path, monkeypatch) -> None:
     code, stdout, stderr = run_cli(capsys, "evaluate", str(checkpoint), "--json", "--n-samples", "30", "--device", "cpu")
     assert code == 0, stderr
     document = json.loads(stdout)
-    assert document["q_accuracy"] is None and document["fid"] is None and document["continuous"] is not None
+    assert document["q_accuracy"] is None and document["classifier_frechet_distance"] is None and document["continuous_codes"] is not None
     assert "no labels" in stderr
 
 
@@ -335,8 +345,9 @@ def test_cli_image_folder_dataset(capsys, tmp_path, monkeypatch) -> None:
     code, stdout, stderr = run_cli(capsys, "evaluate", str(checkpoint), "--json", "--n-samples", "30", "--device", "cpu")
     assert code == 0, stderr
     document = json.loads(stdout)
-    assert document["q_accuracy"] is None and document["fid"] is None and document["sample_accuracy"] is None
-    assert document["mi_categorical"]["c1"]["ceiling"] == pytest.approx(math.log(3)) and document["continuous"] is not None
+    assert document["q_accuracy"] is None and document["classifier_frechet_distance"] is None and document["sample_accuracy"] is None
+    assert document["mi_categorical"]["c1"]["ceiling_nats"] == pytest.approx(math.log(3)) and document["continuous_codes"] is not None
+    assert document["n_real"] == 0 and document["mutual_info_gap"] is None  # a folder has no test split
     assert not (tmp_path / "cache").exists()  # no classifier without labels
 
 
@@ -387,7 +398,10 @@ def test_cli_split_train_and_bad_split(capsys, checkpoints, tmp_path, monkeypatc
     args = ("evaluate", str(checkpoints["one_cat"]), "--json", "--n-samples", "50", "--device", "cpu", "--classifier", str(classifier_path))
     code, stdout, stderr = run_cli(capsys, *args, "--split", "train")
     assert code == 0, stderr
-    assert set(json.loads(stdout)) == JSON_KEYS
+    document = json.loads(stdout)
+    assert set(document) == JSON_KEYS
+    assert (document["split"], document["n_real"]) == ("train", 1024)  # the fake set's 1024 training images
+    assert document["mutual_info_gap"]["n"] == 1024  # MIG on the same images as Q accuracy
     code, stdout, stderr = run_cli(capsys, *args, "--split", "validation")
     assert_one_error_line(code, stdout, stderr, "unknown split 'validation'")
 
@@ -412,6 +426,6 @@ def test_the_categorical_code_that_matches_the_labels_is_scored(fake_data, tiny_
     document = evaluate_checkpoint(model, test, train, tiny_classifier, n_samples=40, sweep_rows=2).to_json()
     assert document["label_code"] == "c2"
     assert document["q_accuracy"] == pytest.approx(1.0)
-    assert document["mapping"] == {str((d + 3) % 10): d for d in range(10)}
+    assert document["q"]["mapping"] == {str((d + 3) % 10): d for d in range(10)}
     assert set(document["categorical_codes"]) == {"c1", "c2"}
     assert document["categorical_codes"]["c1"]["accuracy"] < 0.5

@@ -212,6 +212,7 @@ def test_mig_undefined_cases() -> None:
     assert one_code.gap == [None, None] and one_code.mean is None and one_code.best == ["c2", "c2"] and one_code.runner_up == [None, None]
     constant_factor = mutual_info_gap(codes, np.stack([factors[:, 0], np.ones(100)], axis=1), ["c2", "c3"], ["slant", "width"])
     assert constant_factor.gap[0] is not None and constant_factor.gap[1] is None and constant_factor.mean is None
+    assert constant_factor.best[1] is None and constant_factor.runner_up[1] is None and constant_factor.entropy[1] == 0.0
     # Rows with a NaN measure (a blank image) are left out.
     holed = factors.copy()
     holed[:10, 1] = np.nan

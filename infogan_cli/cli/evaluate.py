@@ -21,7 +21,7 @@ MIN_CLASSIFIER_ACCURACY = 0.99  # below this, warn that sample accuracy is less 
 def evaluate(
     checkpoint: Path = typer.Argument(..., help="A checkpoint written by infogan train (.safetensors)."),
     data_root: Optional[Path] = typer.Option(None, help="Folder with the dataset; default: the one recorded in the checkpoint, else $INFOGAN_DATA_ROOT, else ~/.cache/infogan/data."),
-    json_output: bool = typer.Option(False, "--json", help="Print the results as one JSON object on stdout."),
+    json_output: bool = typer.Option(False, "--json", help="Print the results as one JSON object on stdout (schema: docs/cli.md)."),
     out: Optional[Path] = typer.Option(None, help="Also write evaluation.json and confusion-matrix PNGs to this folder."),
     n_samples: int = typer.Option(10_000, help="Images to generate, equal per value of c1 (1 to 200000)."),
     classifier: Optional[Path] = typer.Option(None, help="Reference classifier (.safetensors); default: trained on first use and cached in $INFOGAN_CACHE_DIR/classifiers, else ~/.cache/infogan/classifiers."),
@@ -30,7 +30,8 @@ def evaluate(
     split: str = typer.Option("test", help="Real images to score the Q head on: test, or train (a fixed 10,000-image subset; for choosing settings without touching the test set)."),
 ) -> None:
     """Score a checkpoint on its dataset's test split: code-to-label accuracy (Q head and samples),
-    continuous codes vs slant/thickness/width, Frechet distance and the categorical MI."""
+    continuous codes vs slant/thickness/width (|rho| along sweeps, MIG on real images), a Frechet
+    distance in the reference classifier's features and the categorical MI."""
     from infogan_cli.errors import ConfigError
     from infogan_cli.runtime import configure_backends, resolve_device
 
@@ -49,9 +50,9 @@ def evaluate(
     reference = _reference_classifier(classifier, train_data, test_data, torch_device)
     if split == "train" and len(train_data):
         # Labels never reach training, so scoring on training images is fair for model selection.
-        result = _run(model, selection_subset(train_data), test_data, reference, n_samples, seed)
+        result = _run(model, selection_subset(train_data), test_data, reference, n_samples, seed, "train")
     else:
-        result = _run(model, test_data, train_data, reference, n_samples, seed)
+        result = _run(model, test_data, train_data, reference, n_samples, seed, "test")
     document = result.to_json()
     show_results(result, time.perf_counter() - started)
     if out is not None:
@@ -134,7 +135,7 @@ def _reference_classifier(path: Optional[Path], train_data, test_data, device):
     return reference
 
 
-def _run(model, test_data, train_data, reference, n_samples: int, seed: int):
+def _run(model, test_data, train_data, reference, n_samples: int, seed: int, split: str):
     from infogan_cli.evaluate import STAGES, evaluate_checkpoint
 
     with _progress() as progress:
@@ -143,7 +144,7 @@ def _run(model, test_data, train_data, reference, n_samples: int, seed: int):
         def on_progress(stage: str, done: int, total: int) -> None:
             progress.update(task, description=stage, completed=done, total=total)
 
-        return evaluate_checkpoint(model, test_data, train_data, reference, n_samples, seed, on_progress)
+        return evaluate_checkpoint(model, test_data, train_data, reference, n_samples, seed, on_progress, split=split)
 
 
 def _progress():
@@ -182,15 +183,16 @@ def _write_outputs(out: Path, result, document: dict) -> None:
 def show_results(result, seconds: float) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{result.checkpoint} ({result.dataset}, step {result.step})", title_justify="left")
+    split = "test" if result.split == "test" else "training-subset"
+    table = Table(title=f"{result.checkpoint} ({result.dataset}, step {result.step}, seed {result.seed})", title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("notes", overflow="fold")
     q = result.q
     if q is None:
-        table.add_row("Q accuracy", "n/a", "needs a categorical code and test labels")
+        table.add_row("Q accuracy", "n/a", "needs a categorical code and labels")
     else:
-        table.add_row("Q accuracy", _pct(q.accuracy), f"argmax of {result.label_code} on {result.n_test} real test images, Hungarian mapping")
+        table.add_row("Q accuracy", _pct(q.accuracy), f"argmax of {result.label_code} on {result.n_test} real {split} images, Hungarian mapping")
         table.add_row("Q purity / NMI / ARI", f"{_pct(q.purity)} / {q.nmi:.3f} / {q.ari:.3f}", "")
         table.add_row(f"mapping {result.label_code} -> label", "", " ".join(f"{v}->{label}" for v, label in sorted(q.mapping.items())))
         table.add_row("per-class accuracy", "", " ".join(f"{label}:{_pct(a, 0)}" for label, a in q.per_class.items()))
@@ -200,42 +202,77 @@ def show_results(result, seconds: float) -> None:
     else:
         under_q = "n/a" if sample.accuracy is None else _pct(sample.accuracy)
         table.add_row("sample accuracy", under_q, f"{result.n_samples} generated images, under the Q mapping")
-        table.add_row("  own best mapping", _pct(sample.best_accuracy), f"values cover {sample.digits_covered} distinct labels")
+        table.add_row("  own best mapping", _pct(sample.best_accuracy), "")
+        k = sample.contingency.shape[0]
+        table.add_row("  digits covered", f"{sample.digits_covered} / {k}", f"distinct majority labels over the {k} values of {result.label_code}")
         table.add_row("  purity per value", "", " ".join(
             f"{v}:{_pct(p, 0)}" for v, p in sample.purity_per_value.items() if p is not None
         ))
     if result.classifier_accuracy is not None:
         table.add_row("classifier accuracy", _pct(result.classifier_accuracy), "reference CNN on the real test set")
-    table.add_row("FID", _num(result.fid, 2), f"classifier features; floor (train vs test) {_num(result.fid_floor, 2)}")
+    table.add_row(
+        "Frechet distance", _num(result.fid, 2),
+        f"in the reference classifier's features, not Inception's: not comparable with published FIDs; "
+        f"floor (real vs real) {_num(result.fid_floor, 2)}",
+    )
     for name, value in result.mi_categorical.items():
         table.add_row(f"MI {name}", f"{value:.3f}", f"nats, H(c) - CE; ceiling ln K = {result.mi_ceiling[name]:.3f}")
     stderr.print(table)
     if result.continuous is not None:
         stderr.print(_continuous_table(result.continuous))
+    if result.mig is not None:
+        stderr.print(_mig_table(result.mig, split))
     stderr.print(f"[dim]evaluated in {seconds:.1f} s[/]")
 
 
 def _continuous_table(continuous):
-    """Codes x measures; the strongest correlation of each measure in bold, each code's best match
-    in the last column."""
+    """Codes x measures of |rho|, so cross-talk shows at a glance; the code that turns each
+    measure most in bold, each code's best match (signed) in the last column."""
     from rich.table import Table
 
     from infogan_cli.evaluate import MEASURES
 
     sweep = f"{continuous.values[0]:g}..{continuous.values[-1]:g}"
-    table = Table(title=f"continuous codes: Spearman rho along a sweep {sweep}", title_justify="left")
+    table = Table(
+        title=f"|Spearman rho|, sweeping each code over {sweep} ({continuous.rows} rows, the rest fixed)",
+        title_justify="left",
+    )
     table.add_column("code")
     for measure in MEASURES:
-        table.add_column(measure, justify="right")
-    table.add_column("best match")
+        table.add_column(f"|rho| {measure}", justify="right")
+    table.add_column("best match (rho)")
     for name, row in continuous.spearman.items():
         cells = []
         for measure in MEASURES:
             best = continuous.best[measure]
-            text = _num(row[measure], 2)
+            text = _num(None if row[measure] is None else abs(row[measure]), 2)
             cells.append(f"[bold]{text}[/]" if best is not None and best[0] == name else text)
         match = continuous.best_by_code[name]
         table.add_row(name, *cells, "n/a" if match is None else f"{match[0]} ({match[1]:+.2f})")
+    return table
+
+
+def _mig_table(mig, split: str):
+    """Per measure: MIG, the code that carries it most and the runner-up, and every code's MI."""
+    from rich.table import Table
+
+    table = Table(
+        title=f"MIG: Q's means vs the measures of {mig.n} real {split} images",
+        title_justify="left",
+    )
+    for column, justify in (("measure", "left"), ("MIG", "right"), ("code", "left"), ("runner-up", "left")):
+        table.add_column(column, justify=justify)
+    table.add_column("MI per code (nats)")
+    table.add_column("H (nats)", justify="right")
+    for j, factor in enumerate(mig.factors):
+        information = " ".join(f"{code}:{mig.mutual_info[i, j]:.3f}" for i, code in enumerate(mig.codes))
+        table.add_row(
+            factor, _num(mig.gap[j], 3), mig.best[j] or "n/a", mig.runner_up[j] or "n/a", information, f"{mig.entropy[j]:.3f}"
+        )
+    table.caption = f"{mig.bins} equal-width bins per code and measure" + (
+        "; MIG needs at least two continuous codes" if len(mig.codes) < 2 else ""
+    )
+    table.caption_justify = "left"
     return table
 
 

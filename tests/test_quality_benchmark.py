@@ -1,0 +1,48 @@
+"""benchmarks/quality.py reads `infogan evaluate --json` records by their top-level keys and refuses
+(or re-evaluates) records of another schema."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from infogan_cli.evaluate import SCHEMA
+from tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def quality():
+    spec = importlib.util.spec_from_file_location("quality", REPO / "benchmarks" / "quality.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def record(q: float, fid: float, slant: float | None, digits: int) -> dict:
+    return {
+        "schema": dict(SCHEMA), "q_accuracy": q, "sample_accuracy": q - 0.01, "digits_covered": digits, "q_nmi": q / 2,
+        "abs_rho_slant": slant, "abs_rho_width": slant, "mig_slant": None if slant is None else slant / 2,
+        "mig_width": None, "classifier_frechet_distance": fid,
+    }
+
+
+def test_table_rows_median_and_worst(quality) -> None:
+    rows = [
+        {"seed": seed, "minutes": 10.0, "images_per_s": 700.0, "test": record(q, fid, slant, digits)}
+        for seed, q, fid, slant, digits in [(0, 0.9, 3.0, 0.95, 10), (1, 0.8, 9.0, None, 9), (2, 0.95, 1.0, 0.91, 10)]
+    ]
+    lines = quality.preset_table(rows)
+    assert lines[0].startswith("| seed | Q accuracy | sample accuracy | digits covered |") and lines[1].count("---") == len(quality.COLUMNS) + 3
+    assert lines[3] == "| 1 | 80.0% | 79.0% | 9 | 0.40 | n/a | n/a | n/a | n/a | 9.00 | 10.0 | 700 |"
+    median, worst = lines[-2].split(" | "), lines[-1].split(" | ")
+    assert median[1:5] == ["90.0%", "89.0%", "10", "0.45"] and median[5] == "0.93"  # slant over the two seeds that have it
+    assert worst[1] == "80.0%" and worst[3] == "9" and worst[5] == "0.91"
+    assert median[9] == "3.00" and worst[9] == "9.00"  # the worst Frechet distance is the largest
+    assert median[8] == "n/a"  # no seed has MIG of width
+
+
+def test_cached_rows_of_another_schema_are_not_current(quality) -> None:
+    assert quality.current({"test": record(0.9, 1.0, 0.9, 10)})
+    assert not quality.current({"test": {"q_accuracy": 0.9, "sample_accuracy": {"accuracy": 0.9}}})  # before the schema
+    assert not quality.current({"test": record(0.9, 1.0, 0.9, 10), "select": {"schema": {"name": "infogan-evaluate", "version": 0}}})
