@@ -8,8 +8,10 @@ huge network.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -264,7 +266,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def build_train_config(preset: str = "default", **overrides: Any) -> TrainConfig:
+DEFAULT_PRESET = "default"
+
+
+def build_train_config(preset: str = DEFAULT_PRESET, **overrides: Any) -> TrainConfig:
     """A TrainConfig from a preset plus overrides; ``latent`` and ``model`` overrides are dicts
     merged key by key. ``None`` values mean "not given" and are skipped."""
     if preset not in PRESETS:
@@ -277,3 +282,123 @@ def build_train_config(preset: str = "default", **overrides: Any) -> TrainConfig
     model.update({k: v for k, v in (overrides.pop("model", None) or {}).items() if v is not None})
     merged.update({k: v for k, v in overrides.items() if v is not None})
     return _train_config({**merged, "latent": latent, "model": model})
+
+
+# ----------------------------------------------------------------------------- resuming a run
+
+# What a resumed run may change: how long it trains, where, and how it reports. Everything else
+# (networks, codes, data, rates, seed) is the run's own and stays.
+RESUMABLE = (
+    "epochs", "max_steps", "data_root", "device", "workers", "precision", "compile", "sync_bn",
+    "log_every", "checkpoint_every", "keep",
+)
+
+
+def given_fields(preset: str | None, overrides: dict[str, Any]) -> list[str]:
+    """The fields a command sets (dotted: "epochs", "latent.noise_dim", "model.width"), from the
+    overrides that are not None and, when ``preset`` is given, everything that preset sets."""
+    names: list[str] = []
+    for source in ([PRESETS[preset]] if preset in PRESETS else []) + [overrides]:
+        for key, value in source.items():
+            if key in ("latent", "model"):
+                names += [f"{key}.{k}" for k, v in (value or {}).items() if v is not None]
+            elif value is not None:
+                names.append(key)
+    return list(dict.fromkeys(names))
+
+
+def resumed_config(run: TrainConfig, requested: TrainConfig, given: Iterable[str]) -> tuple[TrainConfig, list[str]]:
+    """The config a resumed run continues with: ``run``'s own, with the ``given`` fields of
+    ``requested`` that differ applied, and what changed (["epochs 3 -> 5", ...]). Fields left out
+    keep the run's values; a given field outside RESUMABLE must equal the run's."""
+    given = set(given)
+    updates: dict[str, Any] = {}
+    changes: list[str] = []
+    for name in _FIELD_NAMES:
+        if name not in given:
+            continue
+        old, new = field_value(run, name), field_value(requested, name)
+        if name in ("image_size", "channels") and old is None:
+            old = getattr(run.model, name)  # the dataset's own, which the networks were built for
+        if new == old:
+            continue
+        option = name.rsplit(".", 1)[-1].replace("_", "-")
+        if name not in RESUMABLE:
+            raise ConfigError(
+                f"--{option} cannot change when resuming: the run has {shown_value(old)}, not {shown_value(new)}",
+                hint=f"drop --{option} (or the --preset or --config that sets it), or start a new run with a fresh --out",
+            )
+        updates[name] = new
+        changes.append(f"{option} {shown_value(old)} -> {shown_value(new)}")
+    return dataclasses.replace(run, **updates), changes
+
+
+def field_value(config: TrainConfig, name: str) -> Any:
+    """A field by its dotted name: "epochs", "latent.noise_dim", "model.width"."""
+    value: Any = config
+    for part in name.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def shown_value(value: Any) -> str:
+    """A config value as a user types it: 0.0002, 10, "10, 4" for codes, on/off, none."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+_FIELD_NAMES = [
+    *(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("latent", "model")),
+    *(f"latent.{f.name}" for f in dataclasses.fields(LatentSpec)),
+    *(f"model.{f.name}" for f in dataclasses.fields(ModelConfig)),
+]
+
+
+# ----------------------------------------------------------------------------- defaults for --help
+
+# What a default of None means, for the options that have one.
+NONE_MEANS = {
+    "max_steps": "none: all of --epochs",
+    "image_size": f"the dataset's; folders {FOLDER_IMAGE_SIZE}",
+    "channels": f"the dataset's; folders {FOLDER_CHANNELS}",
+}
+
+
+def option_field(option: str) -> str | None:
+    """The config field an option of ``infogan train`` sets (its parameter name: "noise_dim" ->
+    "latent.noise_dim"), or None for options that are not config fields (--out, --resume)."""
+    for prefix, cls in (("", TrainConfig), ("latent.", LatentSpec), ("model.", ModelConfig)):
+        if option in {f.name for f in dataclasses.fields(cls)} - {"latent", "model"}:
+            return prefix + option
+    return None
+
+
+def shown_default(option: str) -> str:
+    """The default ``infogan train --help`` shows for an option, from the config and the presets
+    (one source of truth): "128; --preset tutorial: 64"."""
+    name = option_field(option)
+    if name is None:
+        raise KeyError(f"{option} is not a config field")
+
+    def shown(preset: str) -> str:
+        value = field_value(_preset_config(preset), name)
+        return NONE_MEANS[option] if value is None else shown_value(value)
+
+    default = shown(DEFAULT_PRESET)
+    others: dict[str, list[str]] = {}
+    for preset in PRESETS:
+        if shown(preset) != default:
+            others.setdefault(shown(preset), []).append(preset)
+    return "; ".join([default, *(f"--preset {' or '.join(presets)}: {value}" for value, presets in others.items())])
+
+
+@functools.cache
+def _preset_config(preset: str) -> TrainConfig:
+    return build_train_config(preset)

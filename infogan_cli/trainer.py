@@ -13,8 +13,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .files import atomic_link, atomic_write_bytes
-from .config import IMAGE_SIZES, TrainConfig
+from .config import IMAGE_SIZES, RESUMABLE, TrainConfig, resumed_config
 from .data import ImageDataset, load_dataset, to_unit_range
 from .errors import CheckpointError, ConfigError, DataError, TrainingDiverged
 from .folder import folder_batches
@@ -83,6 +84,7 @@ class TrainStarted:
     start_step: int
     config: TrainConfig
     warnings: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)  # on resume, what the caller changed: "epochs 3 -> 5"
 
 
 @dataclass
@@ -166,6 +168,7 @@ class Trainer:
         self.metric_names = METRIC_NAMES + ((CONSISTENCY_METRIC,) if self.uses_consistency else ())
         self.step = 0
         self.saved_step = -1  # the step of the newest checkpoint written by this process
+        self.changes: list[str] = []  # set by prepare() on resume: "epochs 3 -> 5"
         # Per-step losses stay on the device until a log or checkpoint reads them (no per-step sync).
         self._pending: list[tuple[int, torch.Tensor]] = []
         self._interval_start = time.perf_counter()
@@ -387,14 +390,17 @@ def _trim_metrics(path: Path, step: int) -> None:
     half-written last line left by a hard kill."""
     if not path.exists():
         return
+    text = path.read_text()
     kept = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         try:
             if json.loads(line).get("step", 0) <= step:
                 kept.append(line)
         except (json.JSONDecodeError, AttributeError):
             continue
-    atomic_write_bytes(path, ("\n".join(kept) + "\n" if kept else "").encode())
+    trimmed = "\n".join(kept) + "\n" if kept else ""
+    if trimmed != text:  # a run resumed at its end is left as it was
+        atomic_write_bytes(path, trimmed.encode())
 
 
 def _remove_stale_temporaries(out_dir: Path) -> None:
@@ -405,31 +411,52 @@ def _remove_stale_temporaries(out_dir: Path) -> None:
                 stale.unlink(missing_ok=True)
 
 
-def prepare(config: TrainConfig, out_dir: Path, resume: bool) -> tuple[Trainer, list[str]]:
-    """Load data, build the trainer, and restore from the run's newest intact checkpoint."""
+# What a run writes into its folder (metrics.png: `infogan train` at the end, via plot.py).
+RUN_FILES = ("config.json", "metrics.jsonl", "metrics.png", "last.safetensors", "checkpoints", "samples", "tensorboard")
+
+
+def holds_run(out_dir: Path) -> bool:
+    return any((out_dir / name).exists() for name in RUN_FILES)
+
+
+def remove_run(out_dir: Path) -> None:
+    """Delete a run's files (what RUN_FILES names) from ``out_dir``; other files stay."""
+    _remove_stale_temporaries(out_dir)
+    for name in RUN_FILES:
+        path = out_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+
+def prepare(
+    config: TrainConfig, out_dir: Path, resume: bool, given: Iterable[str] | None = None, overwrite: bool = False
+) -> tuple[Trainer, list[str]]:
+    """Load data, build the trainer, and restore from the run's newest intact checkpoint.
+
+    On resume the run's own config is the base: the ``given`` fields of ``config`` (dotted names,
+    see config.given_fields; None: the RESUMABLE ones) are applied where they may change, and
+    ``trainer.changes`` lists them. A new run refuses an ``out_dir`` that holds one, unless
+    ``overwrite``, which deletes the old run's files first."""
     warnings: list[str] = []
     checkpoint = None
+    dist = distributed_context()
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite exclude each other", hint="--resume continues the run in --out; --overwrite starts it again")
     if resume:
         _remove_stale_temporaries(out_dir)
         checkpoint, warnings = latest_intact_checkpoint(out_dir)
         if checkpoint is None:
-            raise CheckpointError(
-                f"nothing to resume in {out_dir}: no intact checkpoint", hint="drop --resume to start a new run"
-            )
-        # The run's own settings win; what may change on resume is how long and where it runs.
-        config = dataclasses.replace(
-            checkpoint.config,
-            epochs=config.epochs,
-            max_steps=config.max_steps,
-            device=config.device,
-            log_every=config.log_every,
-            checkpoint_every=config.checkpoint_every,
-            keep=config.keep,
-            precision=config.precision,
-            compile=config.compile,
-            workers=config.workers,
-        )
-    dist = distributed_context()
+            again = "--overwrite instead of --resume" if holds_run(out_dir) else "no --resume"
+            raise CheckpointError(f"nothing to resume in {out_dir}: no intact checkpoint", hint=f"start the run again with {again}")
+        config, changes = resumed_config(checkpoint.config, config, RESUMABLE if given is None else given)
+    elif overwrite:
+        if dist.is_main and holds_run(out_dir):  # before the process group forms: no rank has written yet
+            remove_run(out_dir)
+            warnings.append(f"--overwrite: removed the previous run's files from {out_dir}")
+    elif holds_run(out_dir):  # every rank checks before the process group forms, so before rank 0 writes
+        raise ConfigError(f"{out_dir} already holds a run: continue it with --resume, or pass a fresh --out (--overwrite replaces it)")
     device = init_distributed(dist, config.device) if dist.enabled else resolve_device(config.device)
     if config.sync_bn and device.type != "cuda":
         raise ConfigError("--sync-bn needs CUDA devices (SyncBatchNorm does not run on the CPU)", hint="drop --sync-bn")
@@ -450,6 +477,7 @@ def prepare(config: TrainConfig, out_dir: Path, resume: bool) -> tuple[Trainer, 
     trainer = Trainer(config, out_dir, data, device, dist)
     if checkpoint is not None:
         trainer.restore(checkpoint)
+        trainer.changes = changes
         if dist.is_main:
             _trim_metrics(out_dir / "metrics.jsonl", trainer.step)
     if dist.enabled:
@@ -465,16 +493,25 @@ def train(
     resume: bool = False,
     should_stop: Callable[[], bool] = lambda: False,
     detect_anomaly: bool = False,
+    given: Iterable[str] | None = None,
+    overwrite: bool = False,
 ) -> Iterator[Event]:
     """Train, yielding events. ``should_stop`` is polled once per step (e.g. set by a signal):
     when it turns true, the current step finishes, a checkpoint is written and training ends.
-    ``detect_anomaly`` turns on autograd's anomaly detection (slow; for debugging NaNs)."""
+    ``detect_anomaly`` turns on autograd's anomaly detection (slow; for debugging NaNs).
+
+    ``resume`` continues the run in ``out_dir`` with its own config, changing the ``given``
+    fields of ``config`` (None: those in config.RESUMABLE); a run already at its end yields
+    TrainStarted and TrainFinished and writes nothing. Without ``resume``, an ``out_dir`` holding
+    a run is refused unless ``overwrite``, which removes the old run's files first."""
     with torch.autograd.set_detect_anomaly(detect_anomaly):
-        yield from _train(config, Path(out_dir), resume, should_stop)
+        yield from _train(config, Path(out_dir), resume, should_stop, given, overwrite)
 
 
-def _train(config: TrainConfig, out_dir: Path, resume: bool, should_stop: Callable[[], bool]) -> Iterator[Event]:
-    trainer, warnings = prepare(config, out_dir, resume)
+def _train(
+    config: TrainConfig, out_dir: Path, resume: bool, should_stop: Callable[[], bool], given: Iterable[str] | None, overwrite: bool
+) -> Iterator[Event]:
+    trainer, warnings = prepare(config, out_dir, resume, given, overwrite)
     try:
         yield from _loop(trainer, out_dir, warnings, should_stop)
     finally:
@@ -488,14 +525,19 @@ def _train(config: TrainConfig, out_dir: Path, resume: bool, should_stop: Callab
 def _loop(trainer: Trainer, out_dir: Path, warnings: list[str], should_stop: Callable[[], bool]) -> Iterator[Event]:
     """The epoch/step loop. Under torchrun every rank trains; only rank 0 writes files."""
     config, main = trainer.config, trainer.dist.is_main
+    precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[trainer.autocast_dtype]
+    started_event = TrainStarted(
+        out_dir, f"{trainer.device} {precision}", config.seed, len(trainer.data), trainer.steps_per_epoch,
+        trainer.total_steps, trainer.step, config, warnings, trainer.changes,
+    )
+    if trainer.step >= trainer.total_steps:  # resumed at (or past) its end: nothing to train or write
+        yield started_event
+        yield TrainFinished(trainer.step, trainer.step // trainer.steps_per_epoch, 0.0, out_dir / "last.safetensors")
+        return
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(out_dir / "config.json", (json.dumps(config.to_dict(), indent=2) + "\n").encode())
-    precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[trainer.autocast_dtype]
-    yield TrainStarted(
-        out_dir, f"{trainer.device} {precision}", config.seed, len(trainer.data), trainer.steps_per_epoch,
-        trainer.total_steps, trainer.step, config, warnings,
-    )
+    yield started_event
     started = time.perf_counter()
     last_metrics: dict[str, Any] = {}
     last_path = out_dir / "last.safetensors"

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from infogan_cli.checkpoint import load_checkpoint
 from infogan_cli.data import load_dataset, read_idx
 from infogan_cli.errors import DataError
+from tests.conftest import run_main
 
 TINY = ["--width", "4", "--noise-dim", "8", "--batch-size", "16", "--max-steps", "4", "--log-every", "2", "--device", "cpu"]
 
@@ -178,3 +182,148 @@ def test_tensorboard_missing_is_a_one_line_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if not installed
     with pytest.raises(ConfigError, match="needs the tensorboard package"):
         tensorboard_writer(tmp_path)
+
+
+# ----------------------------------------------------------------------------- run folders
+
+SMALL = ["--dataset", "fake", "--width", "4", "--noise-dim", "8", "--batch-size", "16", "--log-every", "2", "--device", "cpu"]
+
+
+def files_of(run_dir):
+    return {p: p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()}
+
+
+def test_resume_keeps_the_runs_options_and_shows_what_changes(capsys, tmp_path):
+    out = tmp_path / "run"
+    code, _, err = run_main(capsys, "train", *SMALL, "--max-steps", "4", "--checkpoint-every", "3", "--out", str(out))
+    assert code == 0, err
+    # What the CLI prints after an interruption, plus a longer budget: nothing else may change.
+    code, _, err = run_main(capsys, "train", "--out", str(out), "--resume", "--max-steps", "6")
+    assert code == 0, err
+    assert err.splitlines()[0].endswith("| resuming at step 4 with max-steps 4 -> 6")
+    config = json.loads((out / "config.json").read_text())
+    assert (config["max_steps"], config["checkpoint_every"], config["log_every"], config["keep"]) == (6, 3, 2, 3)
+    assert (config["dataset"], config["batch_size"], config["model"]["width"], config["latent"]["noise_dim"]) == ("fake", 16, 4, 8)
+    assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [2, 3, 4, 6]
+
+
+def test_resuming_a_run_at_its_end_trains_nothing(capsys, tmp_path):
+    out = tmp_path / "run"
+    assert run_main(capsys, "train", *SMALL, "--max-steps", "2", "--out", str(out))[0] == 0
+    before = files_of(out)
+    stamps = {p: p.stat().st_mtime_ns for p in before}
+    code, _, err = run_main(capsys, "train", "--out", str(out), "--resume")
+    assert code == 0, err
+    assert err.startswith(f"nothing to train: run {out} has reached its end (10 epochs, max-steps 2) at step 2\n")
+    assert "done:" not in err
+    assert files_of(out) == before and {p: p.stat().st_mtime_ns for p in before} == stamps
+
+
+def test_resume_refuses_to_change_what_the_run_is(capsys, tmp_path):
+    out = tmp_path / "run"
+    assert run_main(capsys, "train", *SMALL, "--max-steps", "2", "--out", str(out))[0] == 0
+    before = files_of(out)
+    for args, option in [(["--lr-d", "0.001"], "--lr-d"), (["--preset", "tutorial"], "--batch-size"), (["--seed", "5"], "--seed")]:
+        code, _, err = run_main(capsys, "train", "--out", str(out), "--resume", "--max-steps", "4", *args)
+        assert code == 2 and err.startswith(f"error: {option} cannot change when resuming"), err
+    # Repeating the run's own values is fine.
+    code, _, err = run_main(capsys, "train", "--out", str(out), "--resume", *SMALL, "--seed", "0", "--max-steps", "3")
+    assert code == 0, err
+    assert "resuming at step 2 with max-steps 2 -> 3" in err
+    assert before.keys() <= files_of(out).keys()
+
+
+def test_a_new_run_into_a_folder_holding_one_is_refused(capsys, tmp_path):
+    out = tmp_path / "run"
+    assert run_main(capsys, "train", *SMALL, "--max-steps", "4", "--checkpoint-every", "2", "--out", str(out))[0] == 0
+    before = files_of(out)
+    code, _, err = run_main(capsys, "train", *SMALL, "--max-steps", "2", "--out", str(out))
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "--resume" in err and "fresh --out" in err
+    assert files_of(out) == before  # the old run is untouched
+    code, _, err = run_main(capsys, "train", *SMALL, "--out", str(out), "--resume", "--overwrite")
+    assert code == 2 and "exclude each other" in err
+
+
+def test_overwrite_removes_the_old_runs_files_first(capsys, tmp_path):
+    out = tmp_path / "run"
+    assert run_main(capsys, "train", *SMALL, "--max-steps", "4", "--checkpoint-every", "2", "--out", str(out))[0] == 0
+    (out / "notes.txt").write_text("mine")
+    code, _, err = run_main(capsys, "train", *SMALL, "--max-steps", "1", "--out", str(out), "--overwrite")
+    assert code == 0, err
+    assert "removed the previous run's files" in err
+    assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1]
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["step-000001.safetensors"]
+    assert [p.name for p in (out / "samples").iterdir()] == ["step-000001.png"]
+    assert load_checkpoint(out / "last.safetensors").step == 1
+    assert (out / "notes.txt").read_text() == "mine"  # not a run file: kept
+
+
+
+# ----------------------------------------------------------------------------- defaults in --help
+
+
+def shown_defaults(help_text: str) -> dict[str, str]:
+    """{option: the text of its [default: ...]} from `--help`, rendered one row per option."""
+    shown = {}
+    for line in help_text.splitlines():
+        match = re.match(r"│ (--[\w-]+)\b.*\[default: (.*?)\]\s*│$", line)
+        if match:
+            shown[match.group(1)] = match.group(2)
+    return shown
+
+
+def parse_like(text: str, example):
+    """A shown default read back as the type of the config's value."""
+    if isinstance(example, bool):
+        return {"on": True, "off": False}[text]
+    if isinstance(example, tuple):
+        return tuple(int(part) for part in text.split(", "))
+    return type(example)(text)
+
+
+def test_help_shows_every_default_from_the_config_and_presets(cli):
+    import typing
+
+    from infogan_cli.cli.train import train
+    from infogan_cli.config import DEFAULT_PRESET, FOLDER_CHANNELS, FOLDER_IMAGE_SIZE, PRESETS, build_train_config, option_field
+    from infogan_cli.data import DATA_ROOT_ENV, DEFAULT_DATA_ROOT
+
+    result = cli("train", "--help", env={"COLUMNS": "1000"})  # wide enough that no row wraps
+    assert result.returncode == 0
+    assert not re.search(r"\(default[ :]", result.stdout)  # no "(default 12)" written into a help text by hand
+    shown = shown_defaults(result.stdout)
+    presets = {name: build_train_config(name) for name in PRESETS}
+    options = [name for name in typing.get_type_hints(train) if option_field(name)]
+    assert len(options) >= 25
+    for name in options:
+        option = "--" + name.replace("_", "-")
+        assert option in shown, f"{option} shows no default"
+        text = shown[option].removeprefix("(").removesuffix(")")
+        first, *by_preset = text.split("; ")
+        field = option_field(name)
+        expected = {preset: _field(config, field) for preset, config in presets.items()}
+        if expected[DEFAULT_PRESET] is None:  # a default that is a rule, not a value
+            assert not first[0].isdigit(), (option, first)
+            if name == "image_size":
+                assert text == f"the dataset's; folders {FOLDER_IMAGE_SIZE}"
+            if name == "channels":
+                assert text == f"the dataset's; folders {FOLDER_CHANNELS}"
+            continue
+        assert parse_like(first, expected[DEFAULT_PRESET]) == expected[DEFAULT_PRESET], option
+        overridden = {}
+        for part in by_preset:
+            names, value = re.fullmatch(r"--preset (.+): (.+)", part).groups()
+            for preset in names.split(" or "):
+                overridden[preset] = parse_like(value, expected[DEFAULT_PRESET])
+        for preset, value in expected.items():
+            assert overridden.get(preset, expected[DEFAULT_PRESET]) == value, (option, preset)
+    assert shown["--preset"] == f"({DEFAULT_PRESET})"
+    data_root = shown["--data-root"]
+    assert f"${DATA_ROOT_ENV}" in data_root and str(DEFAULT_DATA_ROOT).replace(str(Path.home()), "~") in data_root
+
+
+def _field(config, dotted):
+    for part in dotted.split("."):
+        config = getattr(config, part)
+    return config

@@ -11,6 +11,8 @@ from typing import Any, Optional
 
 import typer
 
+from infogan_cli.config import DEFAULT_PRESET, PRESETS, shown_default
+
 from .common import ensure_writable_dir, stderr
 
 SIGNAL_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -19,40 +21,42 @@ SIGNAL_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 def train(
     ctx: typer.Context,
     config_file: Optional[Path] = typer.Option(None, "--config", help="A TOML file of these options (keys as option names: lr_d = 2e-4, categorical = [10]); flags given on the command line win."),
-    dataset: str = typer.Option("mnist", help="mnist, fashion-mnist, cifar10, svhn, idx:DIR (IDX files), folder:DIR (PNG/JPEG, recursive) or fake."),
-    data_root: Optional[Path] = typer.Option(None, help="Folder with the dataset (default: $INFOGAN_DATA_ROOT, else ~/.cache/infogan/data; downloaded if missing)."),
-    preset: str = typer.Option("default", help="Starting settings: default, paper or tutorial; flags override them."),
-    epochs: Optional[int] = typer.Option(None, min=1, help="Passes over the training set (default 12)."),
-    max_steps: Optional[int] = typer.Option(None, min=1, help="Stop after this many steps, even mid-epoch."),
-    batch_size: Optional[int] = typer.Option(None, min=1, help="Images per step (default 128)."),
-    noise_dim: Optional[int] = typer.Option(None, min=0, help="Dimensions of the N(0, 1) noise z (default 62)."),
-    categorical: Optional[list[int]] = typer.Option(None, help="A categorical code with this many values; repeat for several (default 10)."),
-    continuous: Optional[int] = typer.Option(None, min=0, help="Number of continuous codes (default 2)."),
-    continuous_prior: Optional[str] = typer.Option(None, help="Prior of continuous codes: uniform (Unif(-1, 1)) or normal (N(0, 1))."),
-    continuous_loss: Optional[str] = typer.Option(None, help="gaussian (NLL with learned std) or mse (fixed std)."),
-    lambda_cat: Optional[float] = typer.Option(None, min=0, help="Weight of the categorical MI loss (default 1)."),
-    lambda_cont: Optional[float] = typer.Option(None, min=0, help="Weight of the continuous MI loss (default 0.1)."),
+    dataset: Optional[str] = typer.Option(None, show_default=shown_default("dataset"), help="mnist, fashion-mnist, cifar10, svhn, idx:DIR (IDX files), folder:DIR (PNG/JPEG, recursive) or fake."),
+    data_root: Optional[Path] = typer.Option(None, show_default="$INFOGAN_DATA_ROOT, else ~/.cache/infogan/data", help="Folder with the dataset; downloaded there if missing."),
+    preset: Optional[str] = typer.Option(None, show_default=DEFAULT_PRESET, help=f"Starting settings: {', '.join(PRESETS)}; flags override them."),
+    epochs: Optional[int] = typer.Option(None, min=1, show_default=shown_default("epochs"), help="Passes over the training set."),
+    max_steps: Optional[int] = typer.Option(None, min=1, show_default=shown_default("max_steps"), help="Stop after this many steps, even mid-epoch."),
+    batch_size: Optional[int] = typer.Option(None, min=1, show_default=shown_default("batch_size"), help="Images per step."),
+    noise_dim: Optional[int] = typer.Option(None, min=0, show_default=shown_default("noise_dim"), help="Dimensions of the N(0, 1) noise z."),
+    categorical: Optional[list[int]] = typer.Option(None, show_default=shown_default("categorical"), help="A categorical code with this many values; repeat for several."),
+    continuous: Optional[int] = typer.Option(None, min=0, show_default=shown_default("continuous"), help="Number of continuous codes."),
+    continuous_prior: Optional[str] = typer.Option(None, show_default=shown_default("continuous_prior"), help="Prior of continuous codes: uniform (Unif(-1, 1)) or normal (N(0, 1))."),
+    continuous_loss: Optional[str] = typer.Option(None, show_default=shown_default("continuous_loss"), help="gaussian (NLL with learned std) or mse (fixed std)."),
+    lambda_cat: Optional[float] = typer.Option(None, min=0, show_default=shown_default("lambda_cat"), help="Weight of the categorical MI loss."),
+    lambda_cont: Optional[float] = typer.Option(None, min=0, show_default=shown_default("lambda_cont"), help="Weight of the continuous MI loss."),
     lambda_consistency: Optional[float] = typer.Option(
-        None, min=0, help="Weight of Q's categorical-code consistency under small random rotations, shears, stretches and shifts of real images (default 1; 0 is the paper's objective, as in --preset paper)."
+        None, min=0, show_default=shown_default("lambda_consistency"),
+        help="Weight of Q's categorical-code consistency under small random rotations, shears, stretches and shifts of real images (0 is the paper's objective).",
     ),
-    lr_d: Optional[float] = typer.Option(None, help="Adam learning rate of the discriminator (default 2e-4)."),
-    lr_g: Optional[float] = typer.Option(None, help="Adam learning rate of the generator and Q head (default 1e-3)."),
-    mi_updates_trunk: Optional[bool] = typer.Option(None, "--mi-updates-trunk/--no-mi-updates-trunk", help="Let the MI loss also train D's shared trunk (the paper's code does)."),
-    architecture: Optional[str] = typer.Option(None, help="paper or tutorial network shapes."),
-    width: Optional[int] = typer.Option(None, min=1, help="Channels of the first conv layer (default 64)."),
-    image_size: Optional[int] = typer.Option(None, help="Train at 28, 32 or 64 px (default: the dataset's size; folders 64)."),
-    channels: Optional[int] = typer.Option(None, help="1 (grey) or 3 (RGB) (default: the dataset's; folders 3)."),
-    workers: Optional[int] = typer.Option(None, min=0, help="DataLoader worker processes for folder datasets (default 2)."),
-    precision: Optional[str] = typer.Option(None, help="Autocast: auto (= fp32), bf16 (about 2x faster on CPUs with AVX512-BF16, lower accuracy in our runs), fp16 (CUDA) or fp32."),
-    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the networks (helps on GPUs; slower on this project's CPUs)."),
-    sync_bn: Optional[bool] = typer.Option(None, "--sync-bn/--no-sync-bn", help="Under torchrun on CUDA: batch-norm statistics over the global batch."),
-    seed: int = typer.Option(0, min=0, help="Random seed; recorded in the run."),
-    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
-    out: Optional[Path] = typer.Option(None, help="Run folder (default runs/<timestamp>)."),
-    log_every: int = typer.Option(50, min=1, help="Steps between metric lines."),
-    checkpoint_every: int = typer.Option(500, min=1, help="Steps between checkpoints."),
-    keep: int = typer.Option(3, min=1, help="Step checkpoints to keep (last.safetensors is always kept)."),
-    resume: bool = typer.Option(False, help="Continue the run in --out from its newest intact checkpoint."),
+    lr_d: Optional[float] = typer.Option(None, show_default=shown_default("lr_d"), help="Adam learning rate of the discriminator."),
+    lr_g: Optional[float] = typer.Option(None, show_default=shown_default("lr_g"), help="Adam learning rate of the generator and Q head."),
+    mi_updates_trunk: Optional[bool] = typer.Option(None, "--mi-updates-trunk/--no-mi-updates-trunk", show_default=shown_default("mi_updates_trunk"), help="Let the MI loss also train D's shared trunk (the paper's code does)."),
+    architecture: Optional[str] = typer.Option(None, show_default=shown_default("architecture"), help="paper or tutorial network shapes."),
+    width: Optional[int] = typer.Option(None, min=1, show_default=shown_default("width"), help="Channels of the first conv layer."),
+    image_size: Optional[int] = typer.Option(None, show_default=shown_default("image_size"), help="Train at 28, 32 or 64 px."),
+    channels: Optional[int] = typer.Option(None, show_default=shown_default("channels"), help="1 (grey) or 3 (RGB)."),
+    workers: Optional[int] = typer.Option(None, min=0, show_default=shown_default("workers"), help="DataLoader worker processes for folder datasets."),
+    precision: Optional[str] = typer.Option(None, show_default=shown_default("precision"), help="Autocast: auto (= fp32), bf16 (about 2x faster on CPUs with AVX512-BF16, lower accuracy in our runs), fp16 (CUDA) or fp32."),
+    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", show_default=shown_default("compile"), help="torch.compile the networks (helps on GPUs; slower on this project's CPUs)."),
+    sync_bn: Optional[bool] = typer.Option(None, "--sync-bn/--no-sync-bn", show_default=shown_default("sync_bn"), help="Under torchrun on CUDA: batch-norm statistics over the global batch."),
+    seed: Optional[int] = typer.Option(None, min=0, show_default=shown_default("seed"), help="Random seed; recorded in the run."),
+    device: Optional[str] = typer.Option(None, show_default=shown_default("device"), help="auto, cpu, cuda, cuda:N or mps."),
+    out: Optional[Path] = typer.Option(None, show_default="runs/<timestamp>", help="Run folder."),
+    log_every: Optional[int] = typer.Option(None, min=1, show_default=shown_default("log_every"), help="Steps between metric lines."),
+    checkpoint_every: Optional[int] = typer.Option(None, min=1, show_default=shown_default("checkpoint_every"), help="Steps between checkpoints."),
+    keep: Optional[int] = typer.Option(None, min=1, show_default=shown_default("keep"), help="Step checkpoints to keep (last.safetensors is always kept)."),
+    resume: bool = typer.Option(False, help="Continue the run in --out from its newest intact checkpoint; options left out keep the run's values."),
+    overwrite: bool = typer.Option(False, help="Start a new run in an --out that holds one, deleting the old run's files first."),
     tensorboard: bool = typer.Option(False, help="Also log losses and MI to RUN_DIR/tensorboard (needs the tensorboard package)."),
     detect_anomaly: bool = typer.Option(False, help="Turn on autograd anomaly detection to find where a NaN starts (slow)."),
 ) -> None:
@@ -62,14 +66,16 @@ def train(
         given = {name: value for name, value in locals().items() if name not in ("ctx", "config_file")}
         return train(ctx, None, **options_with_file(ctx, config_file, given))
 
-    from infogan_cli.config import build_train_config
+    from infogan_cli.config import build_train_config, given_fields
     from infogan_cli.errors import ConfigError
 
     if resume and out is None:
         raise ConfigError("--resume needs --out RUN_DIR", hint="pass the folder of the run to continue")
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite exclude each other", hint="--resume continues the run in --out; --overwrite starts it again")
     out_dir = out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
-    config = build_train_config(
-        preset,
+    # None means "not given": the preset, else the config's default, decides (on --resume: the run's value).
+    overrides: dict[str, Any] = dict(
         dataset=dataset,
         data_root=str(data_root) if data_root else None,
         epochs=epochs,
@@ -101,8 +107,9 @@ def train(
         ),
         model=dict(architecture=architecture, width=width),
     )
+    config = build_train_config(preset or DEFAULT_PRESET, **overrides)
     ensure_writable_dir(out_dir)
-    code = run_training(config, out_dir, resume, detect_anomaly, tensorboard)
+    code = run_training(config, out_dir, resume, detect_anomaly, tensorboard, given=given_fields(preset, overrides), overwrite=overwrite)
     raise typer.Exit(code)
 
 
@@ -152,8 +159,11 @@ def logged_to_tensorboard(events, writer):
     writer.close()
 
 
-def run_training(config, out_dir: Path, resume: bool, detect_anomaly: bool = False, tensorboard: bool = False) -> int:
-    """Drive the trainer, showing its events; returns the exit code."""
+def run_training(
+    config, out_dir: Path, resume: bool, detect_anomaly: bool = False, tensorboard: bool = False, given=None, overwrite: bool = False
+) -> int:
+    """Drive the trainer, showing its events; returns the exit code. ``given``: the config fields
+    set on the command line (or by --preset / --config), the ones a resume may change."""
     from infogan_cli.trainer import train
 
     received: list[int] = []
@@ -165,22 +175,32 @@ def run_training(config, out_dir: Path, resume: bool, detect_anomaly: bool = Fal
 
     previous = {s: signal.signal(s, on_signal) for s in SIGNAL_EXIT_CODES}
     try:
-        events = train(config, out_dir, resume=resume, should_stop=lambda: bool(received), detect_anomaly=detect_anomaly)
+        events = train(
+            config, out_dir, resume=resume, should_stop=lambda: bool(received), detect_anomaly=detect_anomaly,
+            given=given, overwrite=overwrite,
+        )
         started = next(events)  # data and checkpoint errors surface here, before any display
         if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
             finished = [e for e in events][-1]
             return SIGNAL_EXIT_CODES[signal.Signals(received[0])] if finished.interrupted else 0
+        if started.start_step >= started.total_steps:
+            for _ in events:  # the trainer ends at once, writing nothing
+                pass
+            show_run_at_its_end(started)
+            return 0
         if tensorboard:
             events = logged_to_tensorboard(events, tensorboard_writer(out_dir))
-        for warning in started.warnings:
-            stderr.print(f"[yellow]warning:[/] {warning}")
         cfg = started.config
+        resuming = f" | resuming at step {started.start_step}" if resume else ""
+        if started.changes:
+            resuming += f" with {', '.join(started.changes)}"
         stderr.print(
             f"run {started.out_dir} | {cfg.dataset}: {started.n_images} images | device {started.device} | "
-            f"seed {started.seed} | batch {cfg.batch_size} | {started.steps_per_epoch} steps/epoch"
-            + (f" | resuming at step {started.start_step}" if started.start_step else ""),
+            f"seed {started.seed} | batch {cfg.batch_size} | {started.steps_per_epoch} steps/epoch" + resuming,
             soft_wrap=True,
         )
+        for warning in started.warnings:
+            stderr.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
         finished = show_progress(events, started) if stderr.is_terminal else show_log_lines(events, started)
     finally:
         for s, handler in previous.items():
@@ -195,6 +215,20 @@ def run_training(config, out_dir: Path, resume: bool, detect_anomaly: bool = Fal
     stderr.print(f"done: {finished.step} steps in {finished.seconds / 60:.1f} min; checkpoint {finished.checkpoint}", soft_wrap=True)
     write_metrics_plot(out_dir)
     return 0
+
+
+def show_run_at_its_end(started) -> None:
+    """A resumed run that has nothing left to train: say so, and how to train on."""
+    cfg = started.config
+    end = f"{cfg.epochs} epochs" + (f", max-steps {cfg.max_steps}" if cfg.max_steps else "")
+    stderr.print(
+        f"nothing to train: run {started.out_dir} has reached its end ({end}) at step {started.start_step}"
+        + (f"; given {', '.join(started.changes)}" if started.changes else ""),
+        soft_wrap=True, highlight=False,
+    )
+    for warning in started.warnings:
+        stderr.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+    stderr.print("to train on, resume with a larger --epochs or --max-steps", soft_wrap=True, highlight=False)
 
 
 def write_metrics_plot(out_dir: Path) -> None:
