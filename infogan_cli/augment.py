@@ -23,6 +23,16 @@ class AffineRange:
     shear_degrees: float = 15.0
     scale: float = 0.1  # per axis, so it also stretches width and height apart
     translate: float = 0.1  # fraction of the image side
+    isotropic: bool = False  # one scale for both axes: sizes change, proportions (width) do not
+
+
+# The transform families the consistency loss can draw from (TrainConfig.consistency_transform).
+CONSISTENCY_TRANSFORMS = {
+    # Rotation, shear, per-axis stretch and shift: changes style, slant and width.
+    "affine": AffineRange(),
+    # Shift and a small uniform scale only: leaves slant and width to the continuous codes.
+    "shift-scale": AffineRange(rotation_degrees=0.0, shear_degrees=0.0, scale=0.1, translate=0.1, isotropic=True),
+}
 
 
 def random_affine_matrices(n: int, limits: AffineRange, generator: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -31,7 +41,7 @@ def random_affine_matrices(n: int, limits: AffineRange, generator: torch.Generat
     angle = u[:, 0] * math.radians(limits.rotation_degrees)
     shear = torch.tan(u[:, 1] * math.radians(limits.shear_degrees))
     scale_x = 1 + u[:, 2] * limits.scale
-    scale_y = 1 + u[:, 3] * limits.scale
+    scale_y = scale_x if limits.isotropic else 1 + u[:, 3] * limits.scale
     cos, sin = torch.cos(angle), torch.sin(angle)
     # [[cos, -sin], [sin, cos]] @ [[1, shear], [0, 1]] @ diag(scale_x, scale_y)
     a = torch.stack(

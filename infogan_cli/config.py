@@ -19,6 +19,7 @@ from .errors import ConfigError
 
 CONTINUOUS_PRIORS = ("uniform", "normal")
 CONTINUOUS_LOSSES = ("gaussian", "mse")
+CONSISTENCY_TRANSFORM_NAMES = ("affine", "shift-scale")  # the keys of augment.CONSISTENCY_TRANSFORMS
 ARCHITECTURES = ("paper", "tutorial")
 IMAGE_SIZES = (28, 32, 64)
 FOLDER_IMAGE_SIZE = 64  # folder:DIR images have no size of their own: --image-size's default for them
@@ -134,6 +135,7 @@ class TrainConfig:
     # Q's categorical consistency under small random affine transforms of real images (augment.py):
     # median code-to-digit accuracy 88% -> 97% over five seeds (docs/results.md). 0: the paper's objective.
     lambda_consistency: float = 1.0
+    consistency_transform: str = "affine"  # augment.CONSISTENCY_TRANSFORMS: affine or shift-scale
     mi_updates_trunk: bool = True
     seed: int = 0
     device: str = "auto"
@@ -164,6 +166,11 @@ class TrainConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name.replace('_', '-')} must be >= 0, got {value}")
+        if self.consistency_transform not in CONSISTENCY_TRANSFORM_NAMES:
+            raise ConfigError(
+                f"unknown consistency transform {self.consistency_transform!r}",
+                hint=f"use one of: {', '.join(CONSISTENCY_TRANSFORM_NAMES)}",
+            )
         if self.continuous_loss not in CONTINUOUS_LOSSES:
             raise ConfigError(
                 f"unknown continuous loss {self.continuous_loss!r}",

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from .augment import random_affine
+from .augment import CONSISTENCY_TRANSFORMS, random_affine
 from .checkpoint import (
     latest_intact_checkpoint,
     load_module_state,
@@ -255,7 +255,8 @@ class Trainer:
         self._backward(loss_real)
         extra = []
         if self.uses_consistency:
-            moved = random_affine(real, self.rng)  # outside autocast: the sampling grid stays fp32
+            # Outside autocast: the sampling grid stays fp32.
+            moved = random_affine(real, self.rng, CONSISTENCY_TRANSFORMS[config.consistency_transform])
             with self._autocast():
                 _, moved_codes = self.d_model(moved)
                 consistency = categorical_consistency(real_codes, moved_codes)

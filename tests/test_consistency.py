@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from infogan_cli.augment import AffineRange, random_affine, random_affine_matrices
-from infogan_cli.config import ConfigError, TrainConfig, train_from_dict
+from infogan_cli.augment import CONSISTENCY_TRANSFORMS, AffineRange, random_affine, random_affine_matrices
+from infogan_cli.config import CONSISTENCY_TRANSFORM_NAMES, ConfigError, TrainConfig, train_from_dict
 from infogan_cli.losses import categorical_consistency
 from infogan_cli.models import QOutput
 from infogan_cli.trainer import CONSISTENCY_METRIC, METRIC_NAMES, StepLogged, prepare, train
@@ -71,6 +71,30 @@ def test_shear_and_scale_matrices():
         s = theta[:, axis, axis]
         assert s.min() >= 0.8 - 1e-6 and s.max() <= 1.2 + 1e-6 and s.max() - s.min() > 0.35
     assert not torch.allclose(theta[:, 0, 0], theta[:, 1, 1])  # the axes stretch independently
+
+
+def test_shift_scale_keeps_slant_and_proportions():
+    """The shift-scale family: no rotation or shear, one scale for both axes, shifts as before."""
+    assert tuple(CONSISTENCY_TRANSFORMS) == CONSISTENCY_TRANSFORM_NAMES
+    limits = CONSISTENCY_TRANSFORMS["shift-scale"]
+    theta = random_affine_matrices(300, limits, torch.Generator().manual_seed(8), torch.device("cpu"))
+    assert torch.all(theta[:, 0, 1] == 0) and torch.all(theta[:, 1, 0] == 0)
+    torch.testing.assert_close(theta[:, 0, 0], theta[:, 1, 1])  # isotropic: the width/height ratio stays
+    s = theta[:, 0, 0]
+    assert s.min() >= 0.9 - 1e-6 and s.max() <= 1.1 + 1e-6 and s.max() - s.min() > 0.15
+    assert theta[:, :, 2].abs().max() > 0.18  # shifts of up to 10% of the side are drawn
+    # The default family still rotates, shears and stretches the axes apart.
+    theta = random_affine_matrices(300, CONSISTENCY_TRANSFORMS["affine"], torch.Generator().manual_seed(8), torch.device("cpu"))
+    assert theta[:, 1, 0].abs().max() > 0.1 and not torch.allclose(theta[:, 0, 0], theta[:, 1, 1])
+
+
+def test_consistency_transform_is_validated_and_used(tmp_path):
+    with pytest.raises(ConfigError, match="unknown consistency transform 'rotate'"):
+        TrainConfig(consistency_transform="rotate")
+    assert train_from_dict({}).consistency_transform == "affine"  # runs stored before the option
+    events = list(train(tiny_config(consistency_transform="shift-scale", max_steps=2), tmp_path))
+    assert events[-1].step == 2
+    assert json.loads((tmp_path / "config.json").read_text())["consistency_transform"] == "shift-scale"
 
 
 def test_random_affine_keeps_shape_layout_range_and_border():
