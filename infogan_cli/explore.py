@@ -50,8 +50,9 @@ MIN_JOINT_STEPS = 5  # below this, sliders that move one at a time with more ste
 MIN_STEPS = 3  # -2, 0, 2: fewer would lose the centre
 MAX_ATLAS_SIDE = 4096  # pixels; every browser decodes images this large
 PROBE_TILES = 96  # tiles generated first to estimate the PNG bytes of one tile
-DISPLAY_PX = 280  # the main image is drawn at about this size, in whole-pixel multiples
-GRID_DISPLAY_PX = 112  # each image of the "all samples" view
+DISPLAY_PX = 280  # the main image is drawn at least about this size, in whole-pixel multiples
+GRID_DISPLAY_PX = 84  # each image of the "all samples" view
+GRID_GAP_PX = 8  # between the images of the "all samples" view
 EVALUATE_SCHEMA_NAME = "infogan-evaluate"  # the "schema" name of an infogan evaluate --json record
 
 
@@ -434,8 +435,12 @@ def page_html(
     """The whole page: markup, style, script and data in one string, nothing loaded from elsewhere."""
     labels = labels or {}
     spec = info.spec
-    scale = max(1, round(DISPLAY_PX / layout.tile))
     grid_scale = max(1, round(GRID_DISPLAY_PX / layout.tile))
+    grid_columns = math.ceil(math.sqrt(plan.samples))
+    grid_width = grid_columns * (layout.tile * grid_scale + GRID_GAP_PX) - GRID_GAP_PX
+    # The single image fills the width of the "all samples" view, so the controls stay put.
+    scale = max(1, round(DISPLAY_PX / layout.tile), grid_width // layout.tile)
+    view_width = max(layout.tile * scale, grid_width)
     data = {
         "tile": layout.tile,
         "columns": layout.columns,
@@ -450,6 +455,7 @@ def page_html(
         "samples": plan.samples,
         "scale": scale,
         "gridScale": grid_scale,
+        "gridColumns": grid_columns,
         "atlases": uris,
     }
     controls = [_sample_control(plan.samples)]
@@ -468,6 +474,8 @@ def page_html(
         spec=html.escape(spec_text(spec)),
         plan=html.escape(_plan_note(plan, info)),
         size=layout.tile * scale,
+        view_width=view_width,
+        grid_gap=GRID_GAP_PX,
         channels_note="RGB" if channels == 3 else "grey",
         tile=layout.tile,
         controls="\n".join(controls),
@@ -535,7 +543,7 @@ header p { margin: 4px 0 0; color: var(--muted); }
 main { display: flex; flex-wrap: wrap; gap: 24px; margin-top: 18px; align-items: flex-start; }
 .view { flex: 0 0 auto; }
 #image, #grid canvas { display: block; image-rendering: pixelated; image-rendering: crisp-edges; background: #000; }
-#grid { display: grid; gap: 8px; }
+#grid { display: grid; }
 #grid figure { margin: 0; cursor: pointer; }
 #grid figcaption { font-size: 12px; color: var(--muted); text-align: center; }
 #grid figure.current canvas { outline: 3px solid var(--accent); }
@@ -611,7 +619,7 @@ PAGE_SCRIPT = r"""
     grid.append(figure);
     gridCanvases.push(canvas);
   }
-  grid.style.gridTemplateColumns = "repeat(" + Math.min(data.samples, Math.ceil(Math.sqrt(data.samples))) + ", auto)";
+  grid.style.gridTemplateColumns = "repeat(" + data.gridColumns + ", auto)";
 
   function press(selector, isPressed) {
     document.querySelectorAll(selector).forEach((button) => button.setAttribute("aria-pressed", String(isPressed(button))));
@@ -683,9 +691,9 @@ PAGE_TEMPLATE = """<!doctype html>
 <p>step {step} · {spec}</p>
 </header>
 <main>
-<section class="view" aria-live="polite">
+<section class="view" style="width: {view_width}px" aria-live="polite">
 <canvas id="image" width="{size}" height="{size}" role="img" aria-label="generated image ({tile} px, {channels_note})"></canvas>
-<div id="grid" hidden></div>
+<div id="grid" style="gap: {grid_gap}px" hidden></div>
 <p id="caption"></p>
 </section>
 <section class="controls">
