@@ -34,6 +34,7 @@ from infogan_cli.errors import ConfigError
 from infogan_cli.explore import (
     DEFAULTS,
     MB,
+    MNIST_PAGE_MB,
     AtlasLayout,
     Plan,
     atlas_images,
@@ -312,6 +313,16 @@ def test_each_tile_is_the_image_for_its_controls(capsys, checkpoints, tmp_path, 
             assert np.abs(got - want).max() <= 1, (index, sample, codes)  # batch size may move a rounding
     # Different controls draw different images.
     assert not np.array_equal(page_tile(data, 0, 0), page_tile(data, 0, plan.tiles_per_sample - 1))
+
+
+def test_help_shows_the_defaults_and_the_default_mnist_page_size(capsys) -> None:
+    code, stdout, _ = run_cli(capsys, "explore", "--help")
+    assert code == 0
+    text = " ".join(stdout.replace("│", " ").split())  # rich wraps and boxes the help
+    assert "c1 10 values x c2, c3 9 steps each (combined) x 12 samples = 9720 tiles of 28 px" in text
+    assert f"a page of about {MNIST_PAGE_MB:g} MB" in text and MNIST_PAGE_MB <= DEFAULTS.max_mb
+    for default in (f"[default: {DEFAULTS.samples}]", f"[default: {DEFAULTS.steps}]", f"[default: {DEFAULTS.max_mb}]"):
+        assert default in text
 
 
 def test_same_seed_same_page(capsys, checkpoints, tmp_path) -> None:
