@@ -421,6 +421,27 @@ def test_labels_appear_under_each_value(capsys, checkpoints, tmp_path) -> None:
     assert "from evaluation.json" in text
 
 
+def test_labels_from_a_real_evaluate_record(capsys, checkpoints, tmp_path, monkeypatch) -> None:
+    """What `infogan evaluate --json` prints today is what --labels-from reads: run it on the tiny
+    model (the `fake` set, a classifier trained for a few steps) and feed its record to explore."""
+    from infogan_cli.classifier import save_classifier, train_classifier
+    from infogan_cli.data import load_dataset
+
+    monkeypatch.setenv("INFOGAN_CACHE_DIR", str(tmp_path / "cache"))
+    classifier = train_classifier(load_dataset("fake", train=True), load_dataset("fake", train=False), torch.device("cpu"), max_steps=4)
+    classifier_path = save_classifier(classifier, tmp_path / "fake.safetensors")
+    code, stdout, err = run_cli(capsys, "evaluate", str(checkpoints["one_cat"]), "--json", "--n-samples", "20", "--device", "cpu", "--classifier", str(classifier_path))
+    assert code == 0, err
+    record = json.loads(stdout)
+    labels = labels_from_record(record, SPECS["one_cat"][0], "evaluation.json")
+    assert list(labels) == ["c1"] and labels["c1"] and all(0 <= label < 10 for label in labels["c1"].values())
+
+    (tmp_path / "evaluation.json").write_text(stdout)
+    text, _ = build_page(capsys, checkpoints["one_cat"], tmp_path / "page.html", *FAST, "--labels-from", str(tmp_path / "evaluation.json"))
+    for value, label in labels["c1"].items():
+        assert f'title="c1 = {value}: draws {label}"' in text
+
+
 @pytest.mark.parametrize("content", ["{not json", json.dumps({"mapping": {"0": "a"}}), json.dumps({"label_code": "c1", "mapping": {"12": 1}}), None, "folder"])
 def test_bad_labels_file(capsys, checkpoints, tmp_path, content) -> None:
     labels = tmp_path / "evaluation.json"
