@@ -485,7 +485,7 @@ def test_bad_checkpoint(capsys, checkpoints, tmp_path, kind) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["--samples", "0"], ["--samples", "101"], ["--steps", "1"], ["--steps", "102"], ["--max-mb", "0"], ["--max-mb", "-1"], ["--max-mb", "nan"], ["--seed", "-1"], ["--device", "tpu"]],
+    [["--samples", "0"], ["--samples", "101"], ["--steps", "1"], ["--steps", "102"], ["--max-mb", "0"], ["--max-mb", "-1"], ["--max-mb", "nan"], ["--max-mb", "1e308"], ["--seed", "-1"], ["--device", "tpu"]],
     ids=" ".join,
 )
 def test_bad_options(capsys, checkpoints, tmp_path, args) -> None:

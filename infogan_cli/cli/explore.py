@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
@@ -13,8 +13,12 @@ from infogan_cli.explore import DEFAULTS, MNIST_PAGE_MB, Plan
 
 from .common import check_at_least, check_seed, ensure_writable_file, stderr
 
+if TYPE_CHECKING:
+    from infogan_cli.infogan import InfoGAN
+
 MAX_SAMPLES = 100
 MAX_STEPS = 101
+MAX_MB = 10_000  # far beyond what a browser opens; keeps the byte count finite
 
 _MNIST = Plan.for_spec(LatentSpec(), DEFAULTS.samples, DEFAULTS.steps)  # the default model's page
 _RANGE = f"[{DEFAULTS.low:g}, {DEFAULTS.high:g}]"
@@ -36,7 +40,7 @@ def explore(
     max_mb: float = typer.Option(
         DEFAULTS.max_mb,
         "--max-mb",
-        help="Largest page, in MB (10^6 bytes). Where the page would be larger, fewer steps are used "
+        help=f"Largest page, in MB (10^6 bytes; at most {MAX_MB}). Where the page would be larger, fewer steps are used "
         "(sliders one at a time, then fewer samples) and the command says so.",
     ),
     labels_from: Optional[Path] = typer.Option(
@@ -84,8 +88,8 @@ def check_options(samples: int, steps: int, max_mb: float, seed: int) -> None:
         raise ConfigError(f"--samples must be <= {MAX_SAMPLES}, got {samples}")
     if steps > MAX_STEPS:
         raise ConfigError(f"--steps must be <= {MAX_STEPS}, got {steps}")
-    if not (math.isfinite(max_mb) and max_mb > 0):
-        raise ConfigError(f"--max-mb must be a positive number, got {max_mb:g}", hint="for example --max-mb 5")
+    if not (math.isfinite(max_mb) and 0 < max_mb <= MAX_MB):
+        raise ConfigError(f"--max-mb must be a number above 0 and at most {MAX_MB}, got {max_mb:g}", hint="for example --max-mb 5")
     check_seed(seed)
 
 
@@ -95,7 +99,7 @@ def display_name(checkpoint: Path) -> str:
     return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
 
 
-def read_labels(path: Path, model) -> dict[str, dict[int, int]]:
+def read_labels(path: Path, model: InfoGAN) -> dict[str, dict[int, int]]:
     """The code-value -> label mapping of an ``infogan evaluate --json`` file, checked against
     the model's codes; any problem is one ConfigError naming the file."""
     import json
