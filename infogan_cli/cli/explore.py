@@ -51,8 +51,10 @@ def explore(
     seed: int = typer.Option(DEFAULTS.seed, help="Random seed of the noise samples (0..2^63-1); the same seed gives the same page."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
 ) -> None:
-    """Write one self-contained HTML page (no server, nothing loaded from the network) to play with
-    every code: buttons per categorical value, a slider per continuous code, several noise samples."""
+    """Write one self-contained HTML page to play with every code of a model.
+
+    Buttons per categorical value, a slider per continuous code and several noise samples; every
+    image is precomputed into the page, which needs no server and loads nothing from the network."""
     from infogan_cli.explore import MB, PageInfo, build_explorer
     from infogan_cli.files import atomic_write_bytes
     from infogan_cli.infogan import InfoGAN
