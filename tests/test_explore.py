@@ -559,8 +559,14 @@ class Chromium:
         self.session: str | None = None
 
     def close(self) -> None:
-        self.process.kill()
-        self.process.wait(timeout=30)
+        """Ask the browser to quit (so its helper processes stop writing to the profile), else kill it."""
+        self.session = None
+        try:
+            self.send("Browser.close", timeout=10)
+            self.process.wait(timeout=10)
+        except (OSError, RuntimeError, TimeoutError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait(timeout=30)
         os.close(self.to_browser)
         os.close(self.from_browser)
         shutil.rmtree(self.profile, ignore_errors=True)
