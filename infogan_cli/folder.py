@@ -22,7 +22,7 @@ import torch
 
 from .config import FOLDER_CHANNELS, FOLDER_IMAGE_SIZE
 from .errors import DataError
-from .runtime import usable_cpus
+from .cpu import usable_cpus
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MAX_SCAN_THREADS = 8  # the scan reads files too; more threads than this only queue on the disk

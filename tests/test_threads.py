@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from infogan_cli import runtime
-from infogan_cli.runtime import cgroup_cpu_limit, configure_backends, cpu_threads
+from infogan_cli import cpu
+from infogan_cli.cpu import cgroup_cpu_limit, cpu_threads
+from infogan_cli.runtime import configure_backends
 
 
 def write(path, text):
@@ -62,20 +63,20 @@ def restore_threads():
 
 def test_configure_backends_uses_the_cpus_this_process_may_run_on(monkeypatch, restore_threads):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(runtime.os, "sched_getaffinity", lambda pid: {0}, raising=False)  # as under `taskset -c 0`
-    monkeypatch.setattr(runtime, "cgroup_cpu_limit", lambda: None)
+    monkeypatch.setattr(cpu.os, "sched_getaffinity", lambda pid: {0}, raising=False)  # as under `taskset -c 0`
+    monkeypatch.setattr(cpu, "cgroup_cpu_limit", lambda: None)
     torch.set_num_threads(3)
     configure_backends(torch.device("cpu"))
     assert torch.get_num_threads() == 1
-    monkeypatch.setattr(runtime.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
-    monkeypatch.setattr(runtime, "cgroup_cpu_limit", lambda: 1.0)  # a container with --cpus 1
+    monkeypatch.setattr(cpu.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(cpu, "cgroup_cpu_limit", lambda: 1.0)  # a container with --cpus 1
     configure_backends(torch.device("cpu"))
     assert torch.get_num_threads() == 1
 
 
 def test_omp_num_threads_still_wins(monkeypatch, restore_threads):
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    monkeypatch.setattr(runtime.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.setattr(cpu.os, "sched_getaffinity", lambda pid: {0}, raising=False)
     torch.set_num_threads(3)
     configure_backends(torch.device("cpu"))
     assert torch.get_num_threads() == 3
