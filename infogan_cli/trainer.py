@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import shutil
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -404,31 +404,55 @@ def _trim_metrics(path: Path, step: int) -> None:
         atomic_write_bytes(path, trimmed.encode())
 
 
+# What a run writes into its folder, by subfolder ("." is the folder itself), and nothing else:
+# --overwrite deletes only these, so a user's own files (even in checkpoints/) stay.
+# metrics.png: `infogan train` at the end, via plot.py; tensorboard/: `infogan train --tensorboard`
+# (SummaryWriter's "events.out.tfevents.<time>.<host>.<pid>.<n>").
+RUN_FILES: dict[str, tuple[str, ...]] = {
+    ".": ("config.json", "metrics.jsonl", "metrics.png", "last.safetensors"),
+    "checkpoints": ("step-*.safetensors",),
+    "samples": ("epoch-*.png", "step-*.png"),
+    "tensorboard": ("events.out.tfevents.*",),
+}
+
+
+def _run_files(out_dir: Path, temporaries_only: bool = False) -> Iterator[Path]:
+    """The files of RUN_FILES in ``out_dir``, with the temporaries of their interrupted atomic
+    writes (files.atomic_write names them ".<name>.<random>.tmp")."""
+    for folder, patterns in RUN_FILES.items():
+        where = out_dir / folder
+        if not where.is_dir():
+            continue
+        for pattern in patterns:
+            found = list(where.glob(f".{pattern}.*.tmp"))
+            if not temporaries_only:
+                found += where.glob(pattern)
+            yield from (path for path in found if path.is_file() or path.is_symlink())
+
+
 def _remove_stale_temporaries(out_dir: Path) -> None:
-    """Temporary files of checkpoint writes that a hard kill interrupted."""
-    for folder in (out_dir, out_dir / "checkpoints", out_dir / "samples"):
-        if folder.is_dir():
-            for stale in folder.glob(".*.tmp"):
-                stale.unlink(missing_ok=True)
-
-
-# What a run writes into its folder (metrics.png: `infogan train` at the end, via plot.py).
-RUN_FILES = ("config.json", "metrics.jsonl", "metrics.png", "last.safetensors", "checkpoints", "samples", "tensorboard")
+    """Temporary files of the run's writes that a hard kill interrupted."""
+    for stale in _run_files(out_dir, temporaries_only=True):
+        stale.unlink(missing_ok=True)
 
 
 def holds_run(out_dir: Path) -> bool:
-    return any((out_dir / name).exists() for name in RUN_FILES)
+    """Whether ``out_dir`` holds a run: its config.json (written as training starts, so a run
+    killed before its first checkpoint counts) or a last.safetensors."""
+    return any(os.path.lexists(out_dir / name) for name in ("config.json", "last.safetensors"))
 
 
 def remove_run(out_dir: Path) -> None:
-    """Delete a run's files (what RUN_FILES names) from ``out_dir``; other files stay."""
-    _remove_stale_temporaries(out_dir)
-    for name in RUN_FILES:
-        path = out_dir / name
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
+    """Delete the run's own files (RUN_FILES, and temporaries of their writes) from ``out_dir``,
+    then its subfolders where that leaves them empty; everything else stays."""
+    for path in _run_files(out_dir):
+        path.unlink(missing_ok=True)
+    for folder in RUN_FILES:
+        if folder != "." and (out_dir / folder).is_dir() and not (out_dir / folder).is_symlink():
+            try:
+                (out_dir / folder).rmdir()
+            except OSError:  # the user's files are in it
+                pass
 
 
 def prepare(

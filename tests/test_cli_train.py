@@ -259,6 +259,54 @@ def test_overwrite_removes_the_old_runs_files_first(capsys, tmp_path):
     assert (out / "notes.txt").read_text() == "mine"  # not a run file: kept
 
 
+def test_overwrite_deletes_only_the_runs_own_files(capsys, tmp_path):
+    out = tmp_path / "run"
+    assert run_main(capsys, "train", *SMALL, "--max-steps", "4", "--checkpoint-every", "2", "--out", str(out))[0] == 0
+    (out / "checkpoints" / "mine.txt").write_text("my own")
+    (out / "samples" / "notes.md").write_text("my notes")
+    code, _, err = run_main(capsys, "train", *SMALL, "--max-steps", "1", "--out", str(out), "--overwrite")
+    assert code == 0, err
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["mine.txt", "step-000001.safetensors"]
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["notes.md", "step-000001.png"]
+    assert (out / "checkpoints" / "mine.txt").read_text() == "my own" and (out / "samples" / "notes.md").read_text() == "my notes"
+
+
+def test_remove_run_leaves_folders_with_other_files_and_removes_emptied_ones(tmp_path):
+    from infogan_cli.trainer import remove_run, train
+    from tests.conftest import tiny_config
+
+    list(train(tiny_config(max_steps=4, checkpoint_every=2), tmp_path))
+    (tmp_path / "checkpoints" / ".step-000006.safetensors.x1y2.tmp").write_bytes(b"half")  # a killed write
+    (tmp_path / "samples" / "mine.png").write_bytes(b"a user's image")
+    (tmp_path / "tensorboard").mkdir()
+    (tmp_path / "tensorboard" / "events.out.tfevents.1700000000.host.123.0").write_bytes(b"events")
+    remove_run(tmp_path)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["samples", "samples/mine.png"]
+
+
+def test_a_users_own_checkpoints_folder_is_not_a_run(capsys, tmp_path):
+    out = tmp_path / "project"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "checkpoints" / "model.pt").write_bytes(b"the user's model")
+    code, _, err = run_main(capsys, "train", *SMALL, "--max-steps", "1", "--out", str(out))
+    assert code == 0, err
+    assert (out / "checkpoints" / "model.pt").read_bytes() == b"the user's model"
+
+
+def test_a_run_stopped_before_its_first_checkpoint_still_holds_the_folder(capsys, tmp_path):
+    from infogan_cli.trainer import TrainStarted, train
+    from tests.conftest import tiny_config
+
+    events = train(tiny_config(), tmp_path)
+    assert isinstance(next(events), TrainStarted)
+    events.close()  # as a hard kill right after the start: config.json, no checkpoint
+    assert (tmp_path / "config.json").exists() and not (tmp_path / "last.safetensors").exists()
+    code, _, err = run_main(capsys, "train", *SMALL, "--max-steps", "1", "--out", str(tmp_path))
+    assert code == 2 and "already holds a run" in err, err
+    code, _, err = run_main(capsys, "train", *SMALL, "--max-steps", "1", "--out", str(tmp_path), "--overwrite")
+    assert code == 0, err
+
+
 
 # ----------------------------------------------------------------------------- defaults in --help
 
