@@ -370,7 +370,8 @@ import json, re, sys
 result_path, log_path, wall, out = sys.argv[1:]
 result = json.load(open(result_path))
 trained = re.search(r"trained the reference classifier in (\d+) s", open(log_path, errors="replace").read())
-keys = ("q_accuracy", "sample_accuracy", "classifier_accuracy", "fid", "fid_floor", "label_code", "n_samples", "step")
+keys = ("q_accuracy", "sample_accuracy", "classifier_accuracy", "classifier_frechet_distance", "classifier_frechet_distance_floor",
+        "label_code", "n_samples", "step")  # keys of the evaluate --json record (schema infogan-evaluate 1, docs/cli.md)
 json.dump({"wall_seconds": float(wall), "classifier_training_seconds": int(trained.group(1)) if trained else None,
            **{k: result.get(k) for k in keys}}, open(out, "w"))
 PY

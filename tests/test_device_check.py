@@ -54,6 +54,14 @@ def test_smoke_run_on_cpu(tmp_path) -> None:
     first, cached = stages["evaluate"]["figures"], stages["evaluate_cached"]["figures"]
     assert first["classifier_training_seconds"] is not None and cached["classifier_training_seconds"] is None
     assert first["q_accuracy"] == cached["q_accuracy"] and 0 <= first["q_accuracy"] <= 1 and first["step"] == 16
+    for figures in (first, cached):  # read under the evaluate record's own key names (schema infogan-evaluate 1)
+        assert set(figures) == {
+            "wall_seconds", "classifier_training_seconds", "q_accuracy", "sample_accuracy", "classifier_accuracy",
+            "classifier_frechet_distance", "classifier_frechet_distance_floor", "label_code", "n_samples", "step",
+        }
+        for key in ("sample_accuracy", "classifier_accuracy", "classifier_frechet_distance", "classifier_frechet_distance_floor"):
+            assert figures[key] is not None, key
+        assert figures["label_code"] == "c1" and figures["n_samples"] == 100
     accuracy = stages["time_to_accuracy"]["figures"]
     assert accuracy["dataset"] == "fake" and [s["step"] for s in accuracy["scores"]] == [2, 4]
     assert {"minutes_to_90", "minutes_to_95", "minutes_to_97"} <= set(accuracy) and "config" not in accuracy
