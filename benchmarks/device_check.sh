@@ -78,18 +78,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1
 
 # jsonrec init | stage NAME STATUS SECONDS REASON [FIGURES_FILE LOG_FILE RC FIGURES_LOG] | finish
 JSONREC=$(cat <<'PY'
-import json, os, platform, socket, statistics, sys, time
+import json, os, socket, sys, time
+from infogan_cli.cpu import cpu_model  # torch-free: this runs before the setup stage
 path, command, args = sys.argv[1], sys.argv[2], sys.argv[3:]
 doc = json.load(open(path)) if os.path.exists(path) and command != "init" else {}
-
-def cpu_name():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 def tail(log, lines=30):
     try:
@@ -103,7 +95,7 @@ if command == "init":
         "schema": 1, "script": "benchmarks/device_check.sh", "mode": "smoke" if smoke == "1" else "full",
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "finished": None,
         "budget_seconds": int(budget), "host": socket.gethostname(),
-        "device_name": cpu_name(), "device": None, "data_root": data_root, "work": work,
+        "device_name": cpu_model(), "device": None, "data_root": data_root, "work": work,
         "stages": {}, "targets": None, "summary": None,
     }
 elif command == "stage":
@@ -245,11 +237,13 @@ PY
 
 run_environment() {
   "$PY" - "$STAGE_DIR/figures.json" <<'PY'
-import json, os, platform, subprocess, sys
+import json, platform, subprocess, sys
 import torch
 from infogan_cli.cpu import cpu_model
+from infogan_cli.runtime import usable_cpus
 
-info = {"python": platform.python_version(), "torch": torch.__version__, "cpu": cpu_model(), "cores": os.cpu_count(),
+# usable_cpus: the CPUs this process may run on (affinity, cgroup quota), not the machine's count
+info = {"python": platform.python_version(), "torch": torch.__version__, "cpu": cpu_model(), "usable_cpus": usable_cpus(),
         "cuda": torch.cuda.is_available(), "cuda_runtime": torch.version.cuda, "gpus": 0}
 if info["cuda"]:
     info["gpus"] = torch.cuda.device_count()

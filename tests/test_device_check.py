@@ -11,29 +11,39 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
+from infogan_cli.cpu import cpu_model
 
 SCRIPT = REPO / "benchmarks" / "device_check.sh"
 GPU_STAGES = ("cuda_tests", "throughput_fp32_tf32", "throughput_bf16", "throughput_compile", "throughput_cudagraphs")
 CPU_STAGES = ("setup", "environment", "train", "evaluate", "evaluate_cached", "time_to_accuracy")
 
 
-def device_check(*args: str, tmp_path: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def device_check(
+    *args: str, tmp_path: Path, env: dict | None = None, timeout: float = 600, one_cpu: bool = False
+) -> subprocess.CompletedProcess:
+    """Run the script; ``one_cpu`` pins it (and all it starts) to one of this process's CPUs."""
     full_env = {k: v for k, v in os.environ.items() if k not in ("OUT", "INFOGAN_DATA_ROOT")}
     full_env.update(CUDA_VISIBLE_DEVICES="", **(env or {}))  # the CPU path, even on a machine with a GPU
+    first_cpu = min(os.sched_getaffinity(0))
     return subprocess.run(
         ["bash", str(SCRIPT), "--work", str(tmp_path / "work"), *args],
         cwd=tmp_path, env=full_env, capture_output=True, text=True, timeout=timeout,
+        preexec_fn=(lambda: os.sched_setaffinity(0, {first_cpu})) if one_cpu else None,
     )
 
 
 @pytest.mark.slow
 def test_smoke_run_on_cpu(tmp_path) -> None:
     json_path = tmp_path / "out" / "check.json"
-    result = device_check("--smoke", "--no-install", "--data-root", str(tmp_path / "no-mnist"), "--json", str(json_path), tmp_path=tmp_path)
+    # On one CPU: the environment stage reports the CPUs the process may use, not the machine's.
+    result = device_check(
+        "--smoke", "--no-install", "--data-root", str(tmp_path / "no-mnist"), "--json", str(json_path), tmp_path=tmp_path, one_cpu=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     doc = json.loads(json_path.read_text())
     assert doc["schema"] == 1 and doc["mode"] == "smoke" and doc["device_name"] and doc["finished"]
-    assert doc["device"]["cuda"] is False and doc["device"]["gpus"] == 0 and doc["device"]["name"] == doc["device_name"]
+    assert doc["device"]["cuda"] is False and doc["device"]["gpus"] == 0 and doc["device"]["name"] == doc["device_name"] == cpu_model()
+    assert doc["device"]["usable_cpus"] == 1 and "cores" not in doc["device"]
     stages = doc["stages"]
     assert list(stages) == [
         "setup", "environment", "data", "cuda_tests", "throughput_fp32_tf32", "throughput_bf16", "train", "evaluate",
@@ -81,7 +91,7 @@ def test_spent_budget_skips_every_stage_and_out_is_the_default(tmp_path) -> None
     result = device_check("--budget", "0", tmp_path=tmp_path, env={"OUT": str(out)}, timeout=120)
     assert result.returncode == 0, result.stderr
     doc = json.loads((out / "device_check.json").read_text())
-    assert doc["mode"] == "full" and doc["device_name"]  # from /proc/cpuinfo when torch never ran
+    assert doc["mode"] == "full" and doc["device_name"] == cpu_model()  # from infogan_cli.cpu when torch never ran
     reasons = {stage["reason"] for stage in doc["stages"].values()}
     assert {stage["status"] for stage in doc["stages"].values()} == {"skipped"}
     assert "the time budget (--budget 0 s) was spent" in reasons
