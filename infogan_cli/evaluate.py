@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from .data import ImageDataset, to_unit_range
 from .errors import DataError
+from .json_output import json_safe
 from .latent import LatentBatch
 from .metrics import (
     ClusterScores,
@@ -188,7 +189,7 @@ class EvaluationResult:
         q, sample = self.q, self.sample
         best = self.continuous.best if self.continuous else {}
         gaps = dict(zip(self.mig.factors, self.mig.gap)) if self.mig else {}
-        return _clean({
+        return json_safe({
             "schema": dict(SCHEMA),
             "checkpoint": self.checkpoint,
             "step": self.step,
@@ -279,19 +280,6 @@ def _mig_json(mig: MigScores) -> dict[str, Any]:
             for j, factor in enumerate(mig.factors)
         },
     }
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: NaN and infinities become None, numpy scalars become Python numbers."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def _keyed(mapping: dict[int, Any]) -> dict[str, Any]:

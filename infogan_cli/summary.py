@@ -14,6 +14,7 @@ from typing import Any
 from .checkpoint import parse_metadata, read_header
 from .config import LatentSpec, TrainConfig
 from .errors import CheckpointError
+from .json_output import json_safe
 
 # Bits per element of each safetensors dtype (F4 and F6 pack several elements per byte).
 DTYPE_BITS = {
@@ -106,7 +107,7 @@ class CheckpointSummary:
             "epochs_completed": self.epoch,
             "config": self.config.to_dict(),
             "latent": latent_summary(self.config),
-            "metrics": _json_safe(self.metrics),
+            "metrics": json_safe(self.metrics),
             "parameters": _parameters_json(self.parameters()),
             "groups": self.groups(),
             "tensors": {t.name: {"shape": list(t.shape), "dtype": t.dtype} for t in self.tensors},
@@ -156,17 +157,6 @@ def summarize_checkpoint(path: str | os.PathLike) -> CheckpointSummary:
 def _parameters_json(counts: dict[str, int]) -> dict[str, int]:
     """Parameter counts with plain keys (trunk, not discriminator.trunk: no dots inside JSON keys)."""
     return {key.removeprefix("discriminator."): value for key, value in counts.items()}
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN and infinities (which JSON lacks, and json.loads lets into crafted metadata) become None."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _display_order(tensor: TensorInfo) -> tuple[int, list[str | int]]:

@@ -157,6 +157,26 @@ def test_corrupt_cached_classifier_is_retrained(fake_data, tmp_path) -> None:
     assert not trained_again and again.train_steps == 2
 
 
+# ----------------------------------------------------------------------------- strict JSON
+
+
+def test_json_safe_makes_strict_json_of_numpy_and_non_finite_values() -> None:
+    from infogan_cli.json_output import json_safe
+
+    value = {
+        "nan": float("nan"), "inf": np.float32("inf"), "neg": -math.inf, "f32": np.float32(0.5), "f64": np.float64(0.25),
+        "i64": np.int64(7), "flag": True, "none": None, "text": "c1",
+        "nested": [(1, np.float64("nan")), {"deep": [np.int32(-3), 2.5]}],
+    }
+    safe = json_safe(value)
+    assert safe == {
+        "nan": None, "inf": None, "neg": None, "f32": 0.5, "f64": 0.25, "i64": 7, "flag": True, "none": None, "text": "c1",
+        "nested": [[1, None], {"deep": [-3, 2.5]}],
+    }
+    assert type(safe["f32"]) is float and type(safe["i64"]) is int and type(safe["nested"][1]["deep"][0]) is int
+    assert json.loads(json.dumps(safe, allow_nan=False)) == safe
+
+
 # ----------------------------------------------------------------------------- evaluation, Python API
 
 

@@ -84,6 +84,25 @@ def test_inspect_tables_name_every_module_tensor(cli, checkpoint) -> None:
         assert text in result.stdout
 
 
+def test_inspect_json_turns_non_finite_metrics_into_null(cli, tmp_path) -> None:
+    """Metadata may hold NaN and infinities (json.loads reads them); the report stays strict JSON."""
+    from infogan_cli.checkpoint import save_checkpoint
+
+    config = TrainConfig(latent=SPEC, model=ModelConfig(width=4, hidden=16, q_hidden=8), dataset="fake")
+    generator, discriminator = build_models(config.latent, config.model)
+    metrics = {"loss_d": float("nan"), "mi": {"c1": float("inf"), "c2": 0.5}, "history": [1.0, float("-inf")], "step": 3}
+    path = save_checkpoint(tmp_path / "nan.safetensors", config=config, generator=generator, discriminator=discriminator,
+                           step=3, epoch=0, metrics=metrics)
+    result = cli("inspect", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+
+    def refuse(constant: str):
+        raise AssertionError(f"{constant} in the JSON")
+
+    report = json.loads(result.stdout, parse_constant=refuse)
+    assert report["metrics"] == {"loss_d": None, "mi": {"c1": None, "c2": 0.5}, "history": [1.0, None], "step": 3}
+
+
 def test_inspect_a_non_checkpoint_is_one_line(cli, tmp_path) -> None:
     path = tmp_path / "notes.safetensors"
     path.write_text("not a checkpoint at all")
