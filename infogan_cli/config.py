@@ -300,6 +300,11 @@ RESUMABLE = (
     "log_every", "checkpoint_every", "keep",
 )
 
+# What a resume through the Python API takes from the config it is passed when the caller does not
+# say which fields it set (trainer.train(..., given=None)): how long the run trains. A TrainConfig
+# cannot tell a value set on purpose from a default, so every other field keeps the run's value.
+RESUME_LENGTH = ("epochs", "max_steps")
+
 
 def given_fields(preset: str | None, overrides: dict[str, Any]) -> list[str]:
     """The fields a command sets (dotted: "epochs", "latent.noise_dim", "model.width"), from the

@@ -31,7 +31,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .files import atomic_link, atomic_write_bytes
-from .config import IMAGE_SIZES, RESUMABLE, TrainConfig, resumed_config
+from .config import IMAGE_SIZES, RESUME_LENGTH, TrainConfig, resumed_config
 from .data import ImageDataset, load_dataset, to_unit_range
 from .errors import CheckpointError, ConfigError, DataError, TrainingDiverged
 from .folder import folder_batches
@@ -461,8 +461,8 @@ def prepare(
     """Load data, build the trainer, and restore from the run's newest intact checkpoint.
 
     On resume the run's own config is the base: the ``given`` fields of ``config`` (dotted names,
-    see config.given_fields; None: the RESUMABLE ones) are applied where they may change, and
-    ``trainer.changes`` lists them. A new run refuses an ``out_dir`` that holds one, unless
+    see config.given_fields; None: only ``epochs`` and ``max_steps``, config.RESUME_LENGTH) are
+    applied where they may change, and ``trainer.changes`` lists them. A new run refuses an ``out_dir`` that holds one, unless
     ``overwrite``, which deletes the old run's files first."""
     warnings: list[str] = []
     checkpoint = None
@@ -475,7 +475,7 @@ def prepare(
         if checkpoint is None:
             again = "--overwrite instead of --resume" if holds_run(out_dir) else "no --resume"
             raise CheckpointError(f"nothing to resume in {out_dir}: no intact checkpoint", hint=f"start the run again with {again}")
-        config, changes = resumed_config(checkpoint.config, config, RESUMABLE if given is None else given)
+        config, changes = resumed_config(checkpoint.config, config, RESUME_LENGTH if given is None else given)
     elif overwrite:
         if dist.is_main and holds_run(out_dir):  # before the process group forms: no rank has written yet
             remove_run(out_dir)
@@ -526,8 +526,11 @@ def train(
     ``detect_anomaly`` turns on autograd's anomaly detection (slow; for debugging NaNs).
 
     ``resume`` continues the run in ``out_dir`` with its own config, changing the ``given``
-    fields of ``config`` (None: those in config.RESUMABLE); a run already at its end yields
-    TrainStarted and TrainFinished and writes nothing. Without ``resume``, an ``out_dir`` holding
+    fields of ``config`` (dotted names: "epochs", "device", "latent.noise_dim"; a field that
+    defines the run, such as "lr_d", must equal the run's). ``given=None`` takes only ``epochs``
+    and ``max_steps`` from ``config`` and keeps the run's value of everything else (data_root,
+    device, log_every, ...): a TrainConfig cannot say which fields its caller set. A run already
+    at its end yields TrainStarted and TrainFinished and writes nothing. Without ``resume``, an ``out_dir`` holding
     a run is refused unless ``overwrite``, which removes the old run's files first."""
     with torch.autograd.set_detect_anomaly(detect_anomaly):
         yield from _train(config, Path(out_dir), resume, should_stop, given, overwrite)

@@ -81,6 +81,20 @@ def test_resume_equals_uninterrupted(tmp_path):
     assert steps == [2, 4, 5, 6, 8, 10]
 
 
+def test_python_api_resume_keeps_the_runs_values_but_its_length(tmp_path):
+    # A TrainConfig cannot say which fields were set: without `given` only the length is taken.
+    out = tmp_path / "run"
+    run(tiny_config(max_steps=4, data_root=str(tmp_path / "data"), log_every=1, keep=1, workers=0), out)
+    started = run(tiny_config(max_steps=6), out, resume=True)[0]
+    assert started.start_step == 4 and started.changes == ["max-steps 4 -> 6"]
+    kept = started.config
+    assert (kept.data_root, kept.log_every, kept.keep, kept.workers) == (str(tmp_path / "data"), 1, 1, 0)
+    assert json.loads((out / "config.json").read_text())["data_root"] == str(tmp_path / "data")
+    # `given` names the other fields to take.
+    started = run(tiny_config(max_steps=7, log_every=2), out, resume=True, given=["max_steps", "log_every"])[0]
+    assert started.changes == ["max-steps 6 -> 7", "log-every 1 -> 2"] and started.config.data_root == str(tmp_path / "data")
+
+
 def test_resume_without_checkpoint_is_an_error(tmp_path):
     from infogan_cli.errors import CheckpointError
 
