@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import ImageDataset, to_unit_range
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .json_output import json_safe
 from .latent import LatentBatch
 from .metrics import (
@@ -56,6 +56,42 @@ SWEEP_RANGE = (-2.0, 2.0)
 
 # (stage, done, total): how evaluation reports progress; the caller shows it.
 ProgressCallback = Callable[[str, int, int], None]
+
+
+# ----------------------------------------------------------------------------- reading a record
+
+RECORD_HINT = "pass the JSON written by infogan evaluate --json (or evaluation.json from --out DIR) for this checkpoint"
+
+
+def read_q_mapping(record: Any, source: str) -> tuple[str, Any]:
+    """The label code and its Q mapping in an ``infogan evaluate --json`` record of ``SCHEMA``:
+    ``q.code`` and ``q.mapping`` (value -> label, values as strings, a label null where none was
+    matched), as stored, for the caller to check against its model. Only the label code has one
+    here: the other categorical codes are scored against the labels too, but they need not draw
+    them. A ConfigError naming ``source`` where the record is of another schema (name or version)
+    or has no mapping."""
+    if not isinstance(record, dict):
+        raise ConfigError(f"{source} is not an infogan evaluate record (not a JSON object)", hint=RECORD_HINT)
+    schema = record.get("schema")
+    name = schema.get("name") if isinstance(schema, dict) else None
+    if name != SCHEMA["name"]:
+        what = f"a record of schema {name!r}" if isinstance(name, str) else "a JSON object without an infogan evaluate schema"
+        raise ConfigError(f"{source} is {what}, not an infogan evaluate record", hint=RECORD_HINT)
+    if schema != SCHEMA:
+        raise ConfigError(
+            f"{source} is an infogan evaluate record of schema version {schema.get('version')!r}; "
+            f"this infogan reads version {SCHEMA['version']}",
+            hint="write it again with this infogan's evaluate --json",
+        )
+    q = record.get("q")
+    if q is None:
+        raise ConfigError(
+            f"{source} has no code-to-label mapping (q is null: the model has no categorical code, or the data no labels)",
+            hint=RECORD_HINT,
+        )
+    if not isinstance(q, dict) or not isinstance(q.get("code"), str) or "mapping" not in q:
+        raise ConfigError(f"{source}: q is not an object with a code and a mapping", hint=RECORD_HINT)
+    return q["code"], q["mapping"]
 
 
 # ----------------------------------------------------------------------------- morphometry

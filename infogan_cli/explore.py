@@ -53,7 +53,6 @@ PROBE_TILES = 96  # tiles generated first to estimate the PNG bytes of one tile
 DISPLAY_PX = 280  # the main image is drawn at least about this size, in whole-pixel multiples
 GRID_DISPLAY_PX = 84  # each image of the "all samples" view
 GRID_GAP_PX = 8  # between the images of the "all samples" view
-EVALUATE_SCHEMA_NAME = "infogan-evaluate"  # the "schema" name of an infogan evaluate --json record
 
 
 @dataclass(frozen=True)
@@ -332,45 +331,18 @@ def atlas_uris(model: InfoGAN, plan: Plan, seed: int) -> tuple[AtlasLayout, list
 
 
 def labels_from_record(record: Any, spec: LatentSpec, source: str) -> dict[str, dict[int, int]]:
-    """{categorical code: {value: label}} from an ``infogan evaluate --json`` record: the Q
-    head's code-value -> label mapping (the digit each value draws on MNIST)."""
-    hint = "pass the JSON written by infogan evaluate --json (or evaluation.json from --out DIR) for this checkpoint"
-    if not isinstance(record, dict):
-        raise ConfigError(f"{source} is not an infogan evaluate record (not a JSON object)", hint=hint)
-    schema = record.get("schema")
-    if isinstance(schema, dict) and schema.get("name") not in (None, EVALUATE_SCHEMA_NAME):
-        raise ConfigError(f"{source} is a {schema.get('name')!r} record, not an infogan evaluate one", hint=hint)
-    found = _mappings(record)
-    if not found:
-        raise ConfigError(f"{source} has no code-to-label mapping", hint=hint)
-    labels: dict[str, dict[int, int]] = {}
-    for name, mapping in found.items():
-        if name not in spec.categorical_names:
-            raise ConfigError(
-                f"{source} maps code {name!r}, which this checkpoint does not have as a categorical code",
-                hint=hint,
-            )
-        k = spec.categorical[spec.categorical_names.index(name)]
-        labels[name] = _checked_mapping(mapping, name, k, source, hint)
-    return labels
+    """{label code: {value: label}} from an ``infogan evaluate --json`` record: the Q head's
+    mapping of the code that matches the labels (``q.code``, ``q.mapping``), the digit each of its
+    values draws on MNIST. The other categorical codes get no labels: they do not draw them."""
+    from .evaluate import RECORD_HINT, read_q_mapping  # here: evaluate imports torch, and --help reads this module
 
-
-def _mappings(record: dict[str, Any]) -> dict[str, Any]:
-    """{code: mapping} wherever an evaluate record keeps them: ``q.mapping`` of ``q.code`` (schema
-    1), a ``mapping`` per code under ``categorical_codes``, or the top-level ``mapping`` of
-    ``label_code`` (records from before the schema)."""
-    found: dict[str, Any] = {}
-    per_code = record.get("categorical_codes")
-    if isinstance(per_code, dict):
-        for name, entry in per_code.items():
-            if isinstance(entry, dict) and entry.get("mapping") is not None:
-                found[str(name)] = entry["mapping"]
-    q = record.get("q")
-    if isinstance(q, dict) and q.get("mapping") is not None:
-        found.setdefault(str(q.get("code") or record.get("label_code") or "c1"), q["mapping"])
-    if record.get("mapping") is not None:
-        found.setdefault(str(record.get("label_code") or "c1"), record["mapping"])
-    return found
+    name, mapping = read_q_mapping(record, source)
+    if name not in spec.categorical_names:
+        raise ConfigError(
+            f"{source} maps code {name!r}, which this checkpoint does not have as a categorical code", hint=RECORD_HINT
+        )
+    k = spec.categorical[spec.categorical_names.index(name)]
+    return {name: _checked_mapping(mapping, name, k, source, RECORD_HINT)}
 
 
 def _checked_mapping(mapping: Any, name: str, k: int, source: str, hint: str) -> dict[int, int]:

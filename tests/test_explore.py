@@ -367,43 +367,61 @@ def test_budget_too_small_for_any_page(capsys, checkpoints, tmp_path) -> None:
 # ----------------------------------------------------------------------------- --labels-from
 
 MAPPING = {str(v): (v + 3) % 10 for v in range(10)}
-EVALUATION = {  # the shape `infogan evaluate --json` writes (the parts explore reads)
-    "schema": {"name": "infogan-evaluate", "version": 1},
+SCHEMA = {"name": "infogan-evaluate", "version": 1}
+EVALUATION = {  # the shape `infogan evaluate --json` writes (the parts explore reads, and a per-code mapping it ignores)
+    "schema": SCHEMA,
     "checkpoint": "x/last.safetensors",
     "label_code": "c1",
     "q": {"code": "c1", "mapping": MAPPING, "per_class": {}},
-    "categorical_codes": {"c1": {"values": 10, "accuracy": 0.9}},
+    "categorical_codes": {"c1": {"values": 10, "accuracy": 0.9, "mapping": MAPPING}},
 }
+
+
+def q_record(code: str, mapping) -> dict:
+    return {"schema": SCHEMA, "label_code": code, "q": {"code": code, "mapping": mapping}}
 
 
 def test_labels_from_record_shapes() -> None:
     spec = SPECS["two_cat"][0]
     expected = {v: (v + 3) % 10 for v in range(10)}
     assert labels_from_record(EVALUATION, spec, "e.json") == {"c1": expected}
-    # Records from before the schema kept the mapping at the top level.
-    assert labels_from_record({"label_code": "c1", "mapping": MAPPING}, spec, "e.json") == {"c1": expected}
-    # The label code may be another categorical code.
-    assert labels_from_record({"label_code": "c2", "mapping": {"0": 4, "1": 2, "2": None, "3": 1}}, spec, "e.json") == {"c2": {0: 4, 1: 2, 3: 1}}
-    # A record that keeps a mapping per categorical code.
-    per_code = {"categorical_codes": {"c1": {"accuracy": 0.9, "mapping": MAPPING}, "c2": {"accuracy": 0.3, "mapping": {"0": 1}}}}
-    assert labels_from_record(per_code, spec, "e.json") == {"c1": expected, "c2": {0: 1}}
+    # The label code may be another categorical code; a value matched to no label gets none.
+    assert labels_from_record(q_record("c2", {"0": 4, "1": 2, "2": None, "3": 1}), spec, "e.json") == {"c2": {0: 4, 1: 2, 3: 1}}
+
+
+def test_labels_only_for_the_label_code() -> None:
+    """The record matches every categorical code to the labels; only q.code draws them, so a
+    second code (c2, 4 values) gets no digit labels even where its per-code mapping is there."""
+    spec = SPECS["two_cat"][0]
+    record = {**EVALUATION, "categorical_codes": {
+        "c1": {"values": 10, "accuracy": 0.9, "mapping": MAPPING},
+        "c2": {"values": 4, "accuracy": 0.3, "mapping": {"0": 1, "1": 7, "2": 2, "3": 0}},
+    }}
+    assert labels_from_record(record, spec, "e.json") == {"c1": {v: (v + 3) % 10 for v in range(10)}}
 
 
 @pytest.mark.parametrize(
     ("record", "message"),
     [
         ([1, 2], "not a JSON object"),
-        ({"checkpoint": "x"}, "has no code-to-label mapping"),
-        ({"label_code": "c1", "mapping": None}, "has no code-to-label mapping"),
-        ({"schema": {"name": "infogan-evaluate", "version": 1}, "q": None}, "has no code-to-label mapping"),
-        ({"schema": {"name": "infogan-inspect"}, "q": {"code": "c1", "mapping": MAPPING}}, "not an infogan evaluate one"),
-        ({"q": {"code": "c1", "mapping": {"3": 2.5}}}, "not a class number"),
-        ({"label_code": "c1", "mapping": [1, 2]}, "not an object of value -> label"),
-        ({"label_code": "c1", "mapping": {"x": 1}}, "key 'x' that is not a code value"),
-        ({"label_code": "c1", "mapping": {"10": 1}}, "has value 10, but this checkpoint's c1 has 10 values"),
-        ({"label_code": "c1", "mapping": {"0": "seven"}}, "not a class number"),
-        ({"label_code": "c1", "mapping": {"0": -1}}, "not a class number"),
-        ({"label_code": "c3", "mapping": {"0": 1}}, "does not have as a categorical code"),
+        ({"checkpoint": "x"}, "without an infogan evaluate schema, not an infogan evaluate record"),
+        # Mappings outside q (per code, or at the top level as no released record has them) are not read.
+        ({"schema": SCHEMA, "label_code": "c1", "mapping": MAPPING}, "has no code-to-label mapping"),
+        ({"schema": SCHEMA, "categorical_codes": {"c1": {"mapping": MAPPING}}}, "has no code-to-label mapping"),
+        ({"schema": SCHEMA, "q": None}, "has no code-to-label mapping"),
+        ({"label_code": "c1", "q": {"code": "c1", "mapping": MAPPING}}, "not an infogan evaluate record"),
+        ({"schema": {"name": "infogan-inspect", "version": 1}, "q": {"code": "c1", "mapping": MAPPING}}, "is a record of schema 'infogan-inspect', not an infogan evaluate record"),
+        ({"schema": {"name": "infogan-evaluate", "version": 2}, "q": {"code": "c1", "mapping": MAPPING}}, "schema version 2; this infogan reads version 1"),
+        ({"schema": {"name": "infogan-evaluate"}, "q": {"code": "c1", "mapping": MAPPING}}, "schema version None"),
+        ({"schema": SCHEMA, "q": {"mapping": MAPPING}}, "q is not an object with a code and a mapping"),
+        ({"schema": SCHEMA, "q": [1]}, "q is not an object with a code and a mapping"),
+        (q_record("c1", {"3": 2.5}), "not a class number"),
+        (q_record("c1", [1, 2]), "not an object of value -> label"),
+        (q_record("c1", {"x": 1}), "key 'x' that is not a code value"),
+        (q_record("c1", {"10": 1}), "has value 10, but this checkpoint's c1 has 10 values"),
+        (q_record("c1", {"0": "seven"}), "not a class number"),
+        (q_record("c1", {"0": -1}), "not a class number"),
+        (q_record("c3", {"0": 1}), "does not have as a categorical code"),
     ],
 )
 def test_labels_from_bad_records(record, message) -> None:
@@ -442,7 +460,7 @@ def test_labels_from_a_real_evaluate_record(capsys, checkpoints, tmp_path, monke
         assert f'title="c1 = {value}: draws {label}"' in text
 
 
-@pytest.mark.parametrize("content", ["{not json", json.dumps({"mapping": {"0": "a"}}), json.dumps({"label_code": "c1", "mapping": {"12": 1}}), None, "folder"])
+@pytest.mark.parametrize("content", ["{not json", json.dumps({"mapping": {"0": "a"}}), json.dumps(q_record("c1", {"12": 1})), None, "folder"])
 def test_bad_labels_file(capsys, checkpoints, tmp_path, content) -> None:
     labels = tmp_path / "evaluation.json"
     if content == "folder":

@@ -46,7 +46,7 @@ def explore(
     labels_from: Optional[Path] = typer.Option(
         None,
         "--labels-from",
-        help="A JSON file from infogan evaluate --json for this checkpoint: each categorical value's button also shows the digit (class) Q matched to it.",
+        help="A JSON file from infogan evaluate --json for this checkpoint: the buttons of its label code (q.code, usually c1) also show the digit (class) Q matched to each value.",
     ),
     seed: int = typer.Option(DEFAULTS.seed, help="Random seed of the noise samples (0..2^63-1); the same seed gives the same page."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
