@@ -41,6 +41,14 @@ def evaluate(checkpoint: str, args: argparse.Namespace, *flags: str) -> dict:
     return record
 
 
+def continue_flag(run_dir: Path) -> str:
+    """How to (re)start a cached run: --resume where it has a checkpoint; else --overwrite, which
+    starts a run killed before its first checkpoint again (infogan train refuses a folder holding
+    a run unless given one of the two) and deletes nothing in a new folder."""
+    has_checkpoint = (run_dir / "last.safetensors").exists() or any((run_dir / "checkpoints").glob("step-*.safetensors"))
+    return "--resume" if has_checkpoint else "--overwrite"
+
+
 def current(row: dict) -> bool:
     """Whether a cached row's evaluations are records of the schema this script reads."""
     return all(row[key].get("schema") == SCHEMA for key in ("test", "select") if key in row)
@@ -62,9 +70,11 @@ def train_and_evaluate(preset: str, seed: int, args: argparse.Namespace) -> dict
         row_path.write_text(json.dumps(row, indent=2))
         return row
     budget = ["--max-steps", str(args.max_steps)] if args.max_steps else ["--epochs", str(args.epochs)]
-    resume = ["--resume"] if (run_dir / "last.safetensors").exists() else []
     started = time.perf_counter()
-    infogan("train", "--preset", preset, "--seed", str(seed), "--data-root", args.data_root, "--out", str(run_dir), *budget, *resume, *args.train_args)
+    infogan(
+        "train", "--preset", preset, "--seed", str(seed), "--data-root", args.data_root, "--out", str(run_dir), *budget,
+        continue_flag(run_dir), *args.train_args,
+    )
     minutes = (time.perf_counter() - started) / 60
     speeds = [json.loads(line)["images_per_s"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     row = {"preset": preset, "seed": seed, "minutes": minutes, "images_per_s": statistics.median(speeds), "test": evaluate(checkpoint, args)}

@@ -53,6 +53,14 @@ def infogan(*args: str, capture: bool = False) -> str:
     return result.stdout
 
 
+def continue_flag(run_dir: Path) -> str:
+    """How to (re)start a cached run: --resume where it has a checkpoint; else --overwrite, which
+    starts a run killed before its first checkpoint again (infogan train refuses a folder holding
+    a run unless given one of the two) and deletes nothing in a new folder."""
+    has_checkpoint = (run_dir / "last.safetensors").exists() or any((run_dir / "checkpoints").glob("step-*.safetensors"))
+    return "--resume" if has_checkpoint else "--overwrite"
+
+
 def run_variant(label: str, flags: list[str], seed: int, args: argparse.Namespace) -> dict:
     run_dir = Path(args.runs) / f"{label}-seed{seed}"
     row_path = run_dir / "study.json"
@@ -63,7 +71,10 @@ def run_variant(label: str, flags: list[str], seed: int, args: argparse.Namespac
     if label == "baseline" and reuse.exists():
         checkpoint, minutes = reuse, None
     else:
-        infogan("train", "--seed", str(seed), "--data-root", args.data_root, "--out", str(run_dir), "--max-steps", str(args.max_steps), "--epochs", "100", *flags)
+        infogan(
+            "train", "--seed", str(seed), "--data-root", args.data_root, "--out", str(run_dir), "--max-steps", str(args.max_steps),
+            "--epochs", "100", continue_flag(run_dir), *flags,
+        )
         checkpoint, minutes = run_dir / "last.safetensors", (time.perf_counter() - started) / 60
     evaluation = json.loads(infogan("evaluate", str(checkpoint), "--data-root", args.data_root, "--split", "train", "--n-samples", "2000", "--json", capture=True))
     if evaluation.get("schema") != SCHEMA:

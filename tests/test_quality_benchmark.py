@@ -1,22 +1,28 @@
 """benchmarks/quality.py reads `infogan evaluate --json` records by their top-level keys and refuses
-(or re-evaluates) records of another schema."""
+(or re-evaluates) records of another schema; it and benchmarks/study.py continue a cached run folder
+whatever state a kill left it in."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import pytest
 
 from infogan_cli.evaluate import SCHEMA
-from tests.conftest import REPO
+from tests.conftest import REPO, run_main, tiny_config
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
 def quality():
-    spec = importlib.util.spec_from_file_location("quality", REPO / "benchmarks" / "quality.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("quality")
 
 
 def record(q: float, fid: float, slant: float | None, digits: int) -> dict:
@@ -46,3 +52,25 @@ def test_cached_rows_of_another_schema_are_not_current(quality) -> None:
     assert quality.current({"test": record(0.9, 1.0, 0.9, 10)})
     assert not quality.current({"test": {"q_accuracy": 0.9, "sample_accuracy": {"accuracy": 0.9}}})  # before the schema
     assert not quality.current({"test": record(0.9, 1.0, 0.9, 10), "select": {"schema": {"name": "infogan-evaluate", "version": 0}}})
+
+
+TINY = ["--dataset", "fake", "--width", "4", "--noise-dim", "8", "--batch-size", "16", "--log-every", "2", "--device", "cpu"]
+
+
+def test_a_rerun_continues_any_run_folder(capsys, tmp_path) -> None:
+    """A new folder, one killed before its first checkpoint (config.json only) and one with a
+    checkpoint: the flag both scripts pass lets `infogan train` carry on in all three."""
+    from infogan_cli.trainer import train
+
+    new, killed, checkpointed = tmp_path / "new", tmp_path / "killed", tmp_path / "checkpointed"
+    events = train(tiny_config(), killed)
+    next(events)
+    events.close()  # stopped as a hard kill would: config.json written, no checkpoint yet
+    list(train(tiny_config(max_steps=2, checkpoint_every=2), checkpointed))
+    for script in ("quality", "study"):
+        flags = [load_script(script).continue_flag(d) for d in (new, killed, checkpointed)]
+        assert flags == ["--overwrite", "--overwrite", "--resume"], script
+    for run_dir, flag in zip((new, killed, checkpointed), flags):
+        code, _, err = run_main(capsys, "train", *TINY, "--max-steps", "4", "--out", str(run_dir), flag)
+        assert code == 0, err
+        assert json.loads((run_dir / "config.json").read_text())["max_steps"] == 4 and (run_dir / "last.safetensors").exists()
