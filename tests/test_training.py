@@ -102,6 +102,16 @@ def test_resume_without_checkpoint_is_an_error(tmp_path):
         run(tiny_config(), tmp_path, resume=True)
 
 
+def test_resume_and_overwrite_exclude_each_other(tmp_path):
+    from infogan_cli.errors import ConfigError
+
+    run(tiny_config(max_steps=2), tmp_path)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError, match="exclude each other"):
+        run(tiny_config(max_steps=4), tmp_path, resume=True, overwrite=True)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
 def test_mi_updates_trunk_option_changes_training(tmp_path):
     with_trunk = run(tiny_config(mi_updates_trunk=True), tmp_path / "a")
     without = run(tiny_config(mi_updates_trunk=False), tmp_path / "b")

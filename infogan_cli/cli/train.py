@@ -71,8 +71,6 @@ def train(
 
     if resume and out is None:
         raise ConfigError("--resume needs --out RUN_DIR", hint="pass the folder of the run to continue")
-    if resume and overwrite:
-        raise ConfigError("--resume and --overwrite exclude each other", hint="--resume continues the run in --out; --overwrite starts it again")
     out_dir = out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
     # None means "not given": the preset, else the config's default, decides (on --resume: the run's value).
     overrides: dict[str, Any] = dict(
