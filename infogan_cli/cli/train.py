@@ -238,8 +238,6 @@ def write_metrics_plot(out_dir: Path) -> None:
         stderr.print(f"metrics plot: {plot_run(out_dir)}", soft_wrap=True, highlight=False)
     except InfoganError as exc:
         stderr.print(f"[yellow]warning:[/] no metrics plot: {exc.message}", soft_wrap=True, highlight=False)
-    except ImportError as exc:  # matplotlib missing from a broken install: the run itself is fine
-        stderr.print(f"[yellow]warning:[/] no metrics plot: {exc}", soft_wrap=True, highlight=False)
 
 
 def _loss_text(metrics: dict) -> str:
