@@ -334,7 +334,8 @@ def test_help_shows_every_default_from_the_config_and_presets(cli):
     import typing
 
     from infogan_cli.cli.train import train
-    from infogan_cli.config import DEFAULT_PRESET, FOLDER_CHANNELS, FOLDER_IMAGE_SIZE, PRESETS, build_train_config, option_field
+    from infogan_cli.cli.defaults import option_field
+    from infogan_cli.config import DEFAULT_PRESET, FOLDER_CHANNELS, FOLDER_IMAGE_SIZE, PRESETS, build_train_config
     from infogan_cli.data import DATA_ROOT_ENV, DEFAULT_DATA_ROOT
 
     result = cli("train", "--help", env={"COLUMNS": "1000"})  # wide enough that no row wraps

@@ -11,9 +11,10 @@ from typing import Any, Optional
 
 import typer
 
-from infogan_cli.config import DEFAULT_PRESET, PRESETS, shown_default
+from infogan_cli.config import DEFAULT_PRESET, PRESETS
 
 from .common import ensure_writable_dir, stderr
+from .defaults import shown_default
 
 SIGNAL_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
