@@ -93,9 +93,10 @@ def _decodable(paths: list[Path], channels: int) -> tuple[list[Path], list[Path]
 
 
 class _ImagesOrBrokenPath(torch.utils.data.Dataset):
-    """The folder's images, or for a file that stopped decoding, its path as a string. An exception
-    raised in a DataLoader worker reaches the main process as a traceback in its message; a marker
-    lets ``folder_batches`` raise the one-line DataError there instead."""
+    """The folder's images, or for a file that stopped decoding, the DataError naming it, returned
+    rather than raised. An exception raised in a DataLoader worker reaches the main process as a
+    traceback in its message; returned, the error passes through ``_stack_or_error`` and lets
+    ``folder_batches`` raise the one-line DataError there instead."""
 
     def __init__(self, folder: ImageFolder) -> None:
         self.folder = folder
