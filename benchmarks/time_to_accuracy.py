@@ -30,13 +30,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from infogan_cli.cli.evaluate import selection_subset  # noqa: E402  (the subset of evaluate --split train)
 from infogan_cli.config import TrainConfig, build_train_config  # noqa: E402
 from infogan_cli.cpu import cpu_model  # noqa: E402
 from infogan_cli.data import load_dataset, to_unit_range  # noqa: E402
 from infogan_cli.errors import ConfigError, InfoganError  # noqa: E402
+from infogan_cli.evaluate import SELECTION_SIZE, label_count, score_categorical_codes, selection_subset  # noqa: E402
 from infogan_cli.infogan import InfoGAN  # noqa: E402
-from infogan_cli.metrics import cluster_scores  # noqa: E402
 from infogan_cli.runtime import resolve_device  # noqa: E402
 from infogan_cli.trainer import CheckpointSaved, TrainFinished, TrainStarted, train  # noqa: E402
 
@@ -86,23 +85,19 @@ class TrainingClock:
 
 
 class QScorer:
-    """Code-to-label accuracy of a checkpoint's Q head on a fixed set of labelled images."""
+    """Code-to-label accuracy of a checkpoint's Q head on a fixed set of labelled images, for the
+    label code as ``infogan evaluate`` chooses it (``score_categorical_codes``)."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, device: torch.device) -> None:
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, n_classes: int, device: torch.device) -> None:
         self.images = to_unit_range(images)  # (N, C, H, W) in [-1, 1]
         self.labels = labels.cpu().numpy()
-        self.n_labels = int(labels.max()) + 1
+        self.n_classes = n_classes
         self.device = device
 
     def __call__(self, checkpoint: Path) -> dict[str, Any]:
         model = InfoGAN.load(checkpoint, self.device)
-        spec = model.latent_spec
         logits = model.predict_codes(self.images).categorical_logits
-        scores = {
-            name: cluster_scores(code_logits.argmax(dim=1).numpy(), self.labels, k, self.n_labels)
-            for name, code_logits, k in zip(spec.categorical_names, logits, spec.categorical)
-        }
-        name = max(scores, key=lambda n: scores[n].nmi)  # the label code, as infogan evaluate picks it
+        name, scores = score_categorical_codes(model.latent_spec, logits, self.labels, self.n_classes)
         return {"q_accuracy": scores[name].accuracy, "label_code": name, "nmi": scores[name].nmi}
 
 
@@ -129,8 +124,8 @@ def run(config: TrainConfig, out_dir: Path, args: argparse.Namespace) -> dict[st
     if data.labels is None:
         raise ConfigError(f"{config.dataset} has no labels to score the Q head against", hint="use a labelled dataset such as mnist")
     subset = selection_subset(data, args.subset_size)
+    score_checkpoint = QScorer(subset.images, subset.labels, label_count(data), device)
     del data
-    score_checkpoint = QScorer(subset.images, subset.labels, device)
     clock = TrainingClock()
     scores: list[dict[str, Any]] = []
     max_seconds = None if args.max_minutes is None else args.max_minutes * 60
@@ -284,7 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         "--thresholds", type=float, nargs="+", default=[0.90, 0.95, 0.97], help="Q accuracies to time, as fractions (default 0.90 0.95 0.97)"
     )
     parser.add_argument("--stop-when-reached", action="store_true", help="stop training once every threshold is reached")
-    parser.add_argument("--subset-size", type=int, default=10_000, help="training images scored (default 10000, as evaluate --split train)")
+    parser.add_argument(
+        "--subset-size", type=int, default=SELECTION_SIZE, help=f"training images scored (default {SELECTION_SIZE}, as evaluate --split train)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="run folder to keep (default: a temporary folder, removed at the end)")
     parser.add_argument("--result", type=Path, default=Path("time_to_accuracy.json"), help="JSON file to write (default ./time_to_accuracy.json)")
     parser.add_argument("--json", action="store_true", help="print the JSON document on stdout instead of the table")

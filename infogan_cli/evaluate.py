@@ -47,12 +47,14 @@ from .metrics import (
 
 if TYPE_CHECKING:
     from .classifier import ReferenceClassifier
+    from .config import LatentSpec
     from .infogan import InfoGAN
 
 SCHEMA = {"name": "infogan-evaluate", "version": 1}  # of EvaluationResult.to_json()
 MEASURES = ("slant", "thickness", "width")
 MEASURE_UNITS = {"slant": "rad", "thickness": "px", "width": "px"}
 SWEEP_RANGE = (-2.0, 2.0)
+SELECTION_SIZE = 10_000  # training images scored by --split train
 
 # (stage, done, total): how evaluation reports progress; the caller shows it.
 ProgressCallback = Callable[[str, int, int], None]
@@ -322,6 +324,33 @@ def _keyed(mapping: dict[int, Any]) -> dict[str, Any]:
     return {str(k): v for k, v in mapping.items()}
 
 
+def selection_subset(data: ImageDataset, size: int = SELECTION_SIZE) -> ImageDataset:
+    """The real images ``--split train`` scores: a fixed random subset of the training split, the
+    same for every checkpoint. Labels never reach training, so scoring on training images is fair
+    for choosing settings without touching the test set."""
+    index = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:size]
+    labels = None if data.labels is None else data.labels[index]
+    return ImageDataset(data.images[index], labels, data.name)
+
+
+def label_count(*datasets: ImageDataset | None) -> int:
+    """Classes the labels of ``datasets`` span: the highest label + 1 (0 without labels)."""
+    highest = [int(d.labels.max()) for d in datasets if d is not None and d.labels is not None and len(d.labels)]
+    return max(highest) + 1 if highest else 0
+
+
+def score_categorical_codes(
+    spec: LatentSpec, categorical_logits: list[torch.Tensor], labels: np.ndarray, n_classes: int
+) -> tuple[str, dict[str, ClusterScores]]:
+    """Each categorical code's argmax on real images against their labels, and the *label code*:
+    the code whose values match the labels best (highest NMI; the first on a tie)."""
+    scores = {
+        name: cluster_scores(logits.argmax(dim=1).numpy(), labels, k, n_classes)
+        for name, logits, k in zip(spec.categorical_names, categorical_logits, spec.categorical)
+    }
+    return max(scores, key=lambda name: scores[name].nmi), scores
+
+
 STAGES = (
     "Q head on real images", "generating samples", "classifying", "continuous codes", "MIG on real images", "Frechet distance",
 )
@@ -356,19 +385,18 @@ def evaluate_checkpoint(
             hint="evaluate on the dataset the model was trained on",
         )
     progress = on_progress or (lambda stage, done, total: None)
-    n_classes = max(classifier.config.classes if classifier else 0, _n_labels(test_data, train_data))
+    n_classes = max(classifier.config.classes if classifier else 0, label_count(test_data, train_data))
 
     progress(STAGES[0], 0, len(STAGES))
     real_codes = model.predict_codes(to_unit_range(test_data.images)) if len(test_data) else None
     q_scores = None
     code_scores: dict[str, ClusterScores] = {}
-    label_code = 0  # the categorical code compared with the labels: the one that matches them best
+    label_code = 0  # index of the categorical code compared with the labels (c1 where none can be)
     if spec.categorical and test_data.labels is not None and real_codes is not None:
         labels = test_data.labels.cpu().numpy()
-        for name, logits, k in zip(spec.categorical_names, real_codes.categorical_logits, spec.categorical):
-            code_scores[name] = cluster_scores(logits.argmax(dim=1).numpy(), labels, k, n_classes)
-        label_code = max(range(len(spec.categorical)), key=lambda i: code_scores[spec.categorical_names[i]].nmi)
-        q_scores = code_scores[spec.categorical_names[label_code]]
+        name, code_scores = score_categorical_codes(spec, real_codes.categorical_logits, labels, n_classes)
+        label_code = spec.categorical_names.index(name)
+        q_scores = code_scores[name]
 
     progress(STAGES[1], 1, len(STAGES))
     latent = model.sample_latent(n_samples, seed)
@@ -428,11 +456,6 @@ def evaluate_checkpoint(
         seed=seed,
         categorical_values=dict(zip(spec.categorical_names, spec.categorical)),
     )
-
-
-def _n_labels(*datasets: ImageDataset | None) -> int:
-    highest = [int(d.labels.max()) for d in datasets if d is not None and d.labels is not None and len(d.labels)]
-    return max(highest, default=0) + 1
 
 
 def _categorical_mi(model: InfoGAN, samples: torch.Tensor, codes: list[torch.Tensor]) -> tuple[dict[str, float], dict[str, float]]:

@@ -403,7 +403,7 @@ def test_cli_missing_checkpoint(capsys, tmp_path) -> None:
 
 
 def test_selection_subset_is_fixed_and_aligned(fake_data) -> None:
-    from infogan_cli.cli.evaluate import selection_subset
+    from infogan_cli.evaluate import selection_subset
 
     train, _ = fake_data
     a, b = selection_subset(train, size=100), selection_subset(train, size=100)
@@ -411,6 +411,30 @@ def test_selection_subset_is_fixed_and_aligned(fake_data) -> None:
     # Every chosen image keeps its own label.
     index = [int((train.images == image).flatten(1).all(1).nonzero()[0]) for image in a.images[:5]]
     assert a.labels[:5].tolist() == train.labels[index].tolist()
+
+
+def test_label_code_is_the_best_nmi_and_the_first_on_a_tie() -> None:
+    from infogan_cli.evaluate import score_categorical_codes
+
+    labels = np.arange(40) % 4
+    exact = nn.functional.one_hot(torch.from_numpy((labels + 1) % 4), 4).float()  # the labels, permuted
+    constant = torch.zeros(40, 3)  # every image gets value 0: no information
+    spec = LatentSpec(noise_dim=2, categorical=(3, 4, 4), continuous=0)
+    name, scores = score_categorical_codes(spec, [constant, exact, exact.clone()], labels, 4)
+    assert name == "c2" and list(scores) == ["c1", "c2", "c3"]  # c2 and c3 tie: the first wins
+    assert scores["c2"].accuracy == 1.0 and scores["c2"].nmi == pytest.approx(1.0) and scores["c1"].nmi == 0
+    assert scores["c1"].contingency.shape == (3, 4)
+
+
+def test_label_count_spans_every_dataset(fake_data) -> None:
+    from infogan_cli.evaluate import label_count
+
+    train, test = fake_data
+    few = ImageDataset(test.images[:3], torch.tensor([0, 2, 1]), "fake")
+    many = ImageDataset(test.images[:2], torch.tensor([7, 4]), "fake")
+    assert label_count(few) == 3 and label_count(few, many) == label_count(many, None, few) == 8
+    assert label_count(ImageDataset(test.images[:2], None, "fake"), None) == 0
+    assert label_count(train, test) == 10
 
 
 def test_cli_split_train_and_bad_split(capsys, checkpoints, tmp_path, monkeypatch, tiny_classifier) -> None:

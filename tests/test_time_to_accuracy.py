@@ -100,6 +100,30 @@ def test_the_clock_leaves_out_the_caller_and_checkpoint_writes(script) -> None:
     assert 0.1 <= clock.training < 0.18 and 0.1 <= clock.checkpoints < 0.18
 
 
+def test_the_scorer_scores_as_evaluate_does(script, tmp_path) -> None:
+    """The benchmark's Q score of a checkpoint is evaluate's, on the same images: the same label
+    code (two categorical codes here) and the same accuracy."""
+    import torch
+
+    from infogan_cli.checkpoint import save_checkpoint
+    from infogan_cli.config import LatentSpec, ModelConfig, TrainConfig
+    from infogan_cli.data import load_dataset
+    from infogan_cli.evaluate import evaluate_checkpoint, label_count
+    from infogan_cli.infogan import InfoGAN
+    from infogan_cli.models import build_models
+
+    spec = LatentSpec(noise_dim=8, categorical=(10, 4), continuous=1)
+    config = TrainConfig(latent=spec, model=ModelConfig(width=4, hidden=16, q_hidden=8), dataset="fake")
+    torch.manual_seed(0)
+    generator, discriminator = build_models(spec, config.model)
+    path = save_checkpoint(tmp_path / "two.safetensors", config=config, generator=generator, discriminator=discriminator, step=0, epoch=0)
+    test = load_dataset("fake", train=False)
+    scored = script.QScorer(test.images, test.labels, label_count(test), torch.device("cpu"))(path)
+    evaluated = evaluate_checkpoint(InfoGAN.load(path), test, None, None, n_samples=10, sweep_rows=2)
+    assert scored["label_code"] == evaluated.label_code
+    assert scored["q_accuracy"] == evaluated.q.accuracy and scored["nmi"] == evaluated.q.nmi
+
+
 @pytest.mark.parametrize(
     "args,message",
     [

@@ -49,7 +49,8 @@ def evaluate(
     model, test_data, train_data = _load_inputs(checkpoint, data_root, torch_device)
     reference = _reference_classifier(classifier, train_data, test_data, torch_device)
     if split == "train" and len(train_data):
-        # Labels never reach training, so scoring on training images is fair for model selection.
+        from infogan_cli.evaluate import selection_subset
+
         result = _run(model, selection_subset(train_data), test_data, reference, n_samples, seed, "train")
     else:
         result = _run(model, test_data, train_data, reference, n_samples, seed, "test")
@@ -60,17 +61,6 @@ def evaluate(
     if json_output:
         sys.stdout.write(json.dumps(document) + "\n")
         sys.stdout.flush()
-
-
-def selection_subset(data, size: int = 10_000):
-    """A fixed random subset of the training split (the same for every checkpoint)."""
-    import torch
-
-    from infogan_cli.data import ImageDataset
-
-    index = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:size]
-    labels = None if data.labels is None else data.labels[index]
-    return ImageDataset(data.images[index], labels, data.name)
 
 
 def _load_inputs(checkpoint: Path, data_root: Optional[Path], device):
