@@ -48,6 +48,42 @@ def test_every_option_is_documented_under_its_command(name: str) -> None:
     assert not missing, f"docs/cli.md, section `## infogan {name}`, does not mention: {', '.join(missing)}"
 
 
+def train_option_defaults() -> dict[str, str]:
+    """{first option spelling: its default cell, backticks removed} from the option table of the
+    `infogan train` section."""
+    section = sections(CLI_DOC.read_text())["train"]
+    table = section[section.index("| option | default | meaning |") :]
+    defaults = {}
+    for line in table.splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+        defaults[re.search(r"--[\w-]+", cells[0]).group()] = cells[1].replace("`", "")
+    return defaults
+
+
+def help_default(param) -> str:
+    """What `infogan train --help` shows as an option's default: for a config field, shown_default
+    (derived from the config and the presets); for the rest, the option's own text or value."""
+    from infogan_cli.cli.defaults import option_field, shown_default
+    from infogan_cli.config import shown_value
+
+    if option_field(param.name) and param.name != "data_root":  # data_root's default is a rule: the env variable, else the cache
+        return shown_default(param.name)
+    return param.show_default if isinstance(param.show_default, str) else shown_value(param.default)
+
+
+def test_train_option_table_shows_the_defaults_help_shows() -> None:
+    documented = train_option_defaults()
+    params = [p for p in COMMANDS["train"].params if p.name != "help"]
+    drifted = [
+        f"{p.opts[0]}: docs say {documented.get(p.opts[0])!r}, --help {help_default(p)!r}"
+        for p in params
+        if documented.get(p.opts[0]) != help_default(p)
+    ]
+    assert not drifted, "docs/cli.md, `infogan train` option table:\n" + "\n".join(drifted)
+
+
 # ----------------------------------------------------------------------------- --json outputs
 
 JSON_TYPES = {
