@@ -22,7 +22,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,30 +50,32 @@ CLOCK = (
 
 
 class TrainingClock:
-    """Seconds spent inside the training generator, its checkpoint writes kept apart."""
+    """Seconds spent inside the training generator, its checkpoint writes kept apart. ``now`` is
+    the clock read (seconds, monotonic)."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], float] = time.perf_counter) -> None:
         self.training = 0.0
         self.checkpoints = 0.0
+        self._now = now
         self._since: float | None = None  # set while the generator runs
 
-    def now(self) -> float:
+    def training_seconds(self) -> float:
         """Training seconds so far, the stretch in progress included (for ``should_stop``)."""
-        return self.training + (time.perf_counter() - self._since if self._since is not None else 0.0)
+        return self.training + (self._now() - self._since if self._since is not None else 0.0)
 
     def timed(self, events: Iterable[Any]) -> Iterator[Any]:
         """Pass ``events`` through, charging each ``next()`` to training, or to checkpoints when
         it ends in a CheckpointSaved (the loop yields StepLogged first, then saves, then yields)."""
         iterator = iter(events)
         while True:
-            self._since = time.perf_counter()
+            self._since = self._now()
             try:
                 event = next(iterator)
             except StopIteration:
-                self.training += time.perf_counter() - self._since
+                self.training += self._now() - self._since
                 self._since = None
                 return
-            elapsed, self._since = time.perf_counter() - self._since, None
+            elapsed, self._since = self._now() - self._since, None
             if isinstance(event, CheckpointSaved):
                 self.checkpoints += elapsed
             else:
@@ -118,7 +120,9 @@ def first_reached(scores: list[dict[str, Any]], threshold: float) -> dict[str, A
 # ----------------------------------------------------------------------------- the run
 
 
-def run(config: TrainConfig, out_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
+def run(config: TrainConfig, out_dir: Path, args: argparse.Namespace, now: Callable[[], float] = time.perf_counter) -> dict[str, Any]:
+    """Train with ``config`` into ``out_dir``, scoring every ``args.every_steps`` steps; every
+    duration is read from ``now``."""
     device = resolve_device(config.device)
     data = load_dataset(config.dataset, config.data_root, train=True, image_size=config.image_size, channels=config.channels)
     if data.labels is None:
@@ -126,24 +130,24 @@ def run(config: TrainConfig, out_dir: Path, args: argparse.Namespace) -> dict[st
     subset = selection_subset(data, args.subset_size)
     score_checkpoint = QScorer(subset.images, subset.labels, label_count(data), device)
     del data
-    clock = TrainingClock()
+    clock = TrainingClock(now)
     scores: list[dict[str, Any]] = []
     max_seconds = None if args.max_minutes is None else args.max_minutes * 60
     reason: list[str] = []
 
     def should_stop() -> bool:
-        if max_seconds is not None and clock.now() >= max_seconds:
+        if max_seconds is not None and clock.training_seconds() >= max_seconds:
             reason[:] = ["max_minutes"]
         elif args.stop_when_reached and scores and all(first_reached(scores, t) for t in args.thresholds):
             reason[:] = ["all_thresholds_reached"]
         return bool(reason)
 
     def score(step: int, checkpoint: Path) -> None:
-        started = time.perf_counter()
+        started = now()
         result = score_checkpoint(checkpoint)
         entry = {
             "step": step, "epoch": step / steps_per_epoch, "training_seconds": clock.training,
-            **result, "score_seconds": time.perf_counter() - started,
+            **result, "score_seconds": now() - started,
         }
         scores.append(entry)
         print(
@@ -151,7 +155,7 @@ def run(config: TrainConfig, out_dir: Path, args: argparse.Namespace) -> dict[st
             file=sys.stderr, flush=True,
         )
 
-    wall_started = time.perf_counter()
+    wall_started = now()
     steps_per_epoch, finished = 1, None
     for event in clock.timed(train(config, out_dir, should_stop=should_stop)):
         if isinstance(event, TrainStarted):
@@ -195,7 +199,7 @@ def run(config: TrainConfig, out_dir: Path, args: argparse.Namespace) -> dict[st
         "training_seconds": clock.training,
         "checkpoint_seconds": clock.checkpoints,
         "scoring_seconds": sum(s["score_seconds"] for s in scores),
-        "wall_seconds": time.perf_counter() - wall_started,
+        "wall_seconds": now() - wall_started,
         "scores": scores,
         "config": config.to_dict(),
     }
@@ -258,7 +262,7 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     return config
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, now: Callable[[], float] = time.perf_counter) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-root", default=None, help="dataset folder (default: $INFOGAN_DATA_ROOT, else ~/.cache/infogan/data)")
     parser.add_argument("--dataset", default="mnist", help="a labelled dataset, as infogan train --dataset (default mnist)")
@@ -296,10 +300,10 @@ def main(argv: list[str] | None = None) -> int:
         args.thresholds = sorted(args.thresholds)
         config = build_config(args)
         if args.out is not None:
-            result = run(config, args.out, args)
+            result = run(config, args.out, args, now)
         else:
             with tempfile.TemporaryDirectory(prefix="time-to-accuracy-") as out:
-                result = run(config, Path(out) / "run", args)
+                result = run(config, Path(out) / "run", args, now)
     except InfoganError as exc:
         print(f"error: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), file=sys.stderr)
         return 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import time
 
 import pytest
 
@@ -30,12 +29,30 @@ def script():
     return load_script()
 
 
+class FakeClock:
+    """A clock that moves only when told to, or by ``tick`` seconds at every reading: exact sums,
+    no sleeping."""
+
+    def __init__(self, tick: float = 0.0) -> None:
+        self.time = 0.0
+        self.tick = tick
+
+    def __call__(self) -> float:
+        self.time += self.tick
+        return self.time
+
+    def advance(self, seconds: float) -> None:
+        self.time += seconds
+
+
 @pytest.fixture(scope="module")
 def four_steps(script, tmp_path_factory):
-    """Four steps scored every two: thresholds of 1% (reached at once) and 100% (not reached)."""
+    """Four steps scored every two: thresholds of 1% (reached at once) and 100% (not reached).
+    Timed by a clock that moves one second per reading, so every duration is a whole number."""
     folder = tmp_path_factory.mktemp("tta")
     result_path = folder / "result.json"
-    code = script.main([*TINY, "--max-steps", "4", "--every-steps", "2", "--thresholds", "1.0", "0.01", "--result", str(result_path), "--out", str(folder / "run")])
+    args = [*TINY, "--max-steps", "4", "--every-steps", "2", "--thresholds", "1.0", "0.01", "--result", str(result_path), "--out", str(folder / "run")]
+    code = script.main(args, now=FakeClock(tick=1.0))
     assert code == 0
     return json.loads(result_path.read_text()), folder
 
@@ -54,7 +71,11 @@ def test_scores_every_n_steps_and_reports_thresholds(four_steps, capsys) -> None
     assert result["best_q_accuracy"] == max(s["q_accuracy"] for s in result["scores"])
     assert result["final_q_accuracy"] == result["scores"][-1]["q_accuracy"]
     assert 0 < first["training_seconds"] < result["scores"][1]["training_seconds"] <= result["training_seconds"]
-    assert result["training_seconds"] + result["scoring_seconds"] + result["checkpoint_seconds"] <= result["wall_seconds"] + 0.01
+    # Scoring reads the clock twice (one tick); training, checkpoint writes and scoring are
+    # disjoint stretches of the wall clock, which also holds the readings between them.
+    assert [s["score_seconds"] for s in result["scores"]] == [1.0, 1.0] and result["scoring_seconds"] == 2.0
+    assert result["checkpoint_seconds"] >= 2.0  # two checkpoints scored, each at least a tick
+    assert result["training_seconds"] + result["scoring_seconds"] + result["checkpoint_seconds"] < result["wall_seconds"]
     assert result["config"]["checkpoint_every"] == 2 and result["config"]["model"]["width"] == 4
     assert (folder / "run" / "last.safetensors").exists()  # --out keeps the run
 
@@ -69,7 +90,8 @@ def test_table_names_what_was_reached(script, four_steps) -> None:
 
 def test_max_minutes_stops_at_the_first_step(script, tmp_path) -> None:
     result_path = tmp_path / "r.json"
-    code = script.main([*TINY, "--max-steps", "50", "--every-steps", "10", "--max-minutes", "1e-9", "--result", str(result_path), "--json"])
+    # The clock moves a second per reading: past 1e-9 minutes at the first look.
+    code = script.main([*TINY, "--max-steps", "50", "--every-steps", "10", "--max-minutes", "1e-9", "--result", str(result_path), "--json"], now=FakeClock(tick=1.0))
     assert code == 0
     result = json.loads(result_path.read_text())
     assert result["stopped"] == "max_minutes" and result["steps"] == 1
@@ -86,18 +108,25 @@ def test_stop_when_reached(script, tmp_path) -> None:
 
 
 def test_the_clock_leaves_out_the_caller_and_checkpoint_writes(script) -> None:
-    def events():  # a training loop's rhythm: work, log, write a checkpoint, finish
-        time.sleep(0.05)
-        yield StepLogged(1, 0, {})
-        time.sleep(0.10)
-        yield CheckpointSaved(1, REPO)
-        time.sleep(0.05)
-        yield TrainFinished(2, 0, 0.1, REPO)
+    fake = FakeClock()
+    clock = script.TrainingClock(now=fake)
+    so_far = []
 
-    clock = script.TrainingClock()
+    def events():  # a training loop's rhythm: work, log, write a checkpoint, finish, wind down
+        fake.advance(1)
+        so_far.append(clock.training_seconds())  # the stretch in progress counts
+        yield StepLogged(1, 0, {})
+        fake.advance(2)
+        yield CheckpointSaved(1, REPO)
+        fake.advance(4)
+        yield TrainFinished(2, 0, 0.1, REPO)
+        fake.advance(8)
+
     for _ in clock.timed(events()):
-        time.sleep(0.2)  # scoring, done by the caller while the loop waits
-    assert 0.1 <= clock.training < 0.18 and 0.1 <= clock.checkpoints < 0.18
+        so_far.append(clock.training_seconds())
+        fake.advance(16)  # scoring, done by the caller while the loop waits
+    assert clock.training == 1 + 4 + 8 and clock.checkpoints == 2
+    assert so_far == [1, 1, 1, 5] and clock.training_seconds() == 13
 
 
 def test_the_scorer_scores_as_evaluate_does(script, tmp_path) -> None:
