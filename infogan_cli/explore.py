@@ -73,9 +73,9 @@ class ExploreDefaults:
 
 DEFAULTS = ExploreDefaults()
 
-# The page the defaults make for the default MNIST model, in MB: measured with `infogan explore`
-# on a 5-epoch run of `infogan train --precision bf16` (seed 0, step 2340): 2.98 MB, in 14 s on
-# 2 CPU cores. Trained digits are mostly black, about 300 bytes per tile in the page.
+# The page the defaults make for the default MNIST model, in MB, as measured once: `infogan
+# explore` on a 5-epoch default MNIST checkpoint (docs/cli.md says how). Not computed: a page's
+# size depends on the images a model draws (trained digits are mostly black, about 300 bytes a tile).
 MNIST_PAGE_MB = 3.0
 
 
@@ -693,6 +693,7 @@ class Explorer:
     asked: Plan
     asked_size: int | None  # bytes of the page as asked (measured, else estimated) when it did not fit
     layout: AtlasLayout
+    estimated_size: int  # bytes the page was estimated at before it was built (``size``: as built)
 
     @property
     def size(self) -> int:
@@ -751,7 +752,7 @@ def build_explorer(
         page = page_html(info, plan, layout, uris, channels, labels)
         size = len(page.encode("utf-8"))
         if size <= max_bytes:
-            return Explorer(page, plan, asked, None if chosen == 0 else asked_size, layout)
+            return Explorer(page, plan, asked, None if chosen == 0 else asked_size, layout, estimate(plan, per_tile))
         if chosen == 0:
             asked_size = size
         per_tile = (size - overhead(plan)) / plan.tiles  # measured; the probe was too hopeful

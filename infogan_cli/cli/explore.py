@@ -35,7 +35,7 @@ def explore(
         DEFAULTS.steps,
         help=f"Positions of each continuous slider over {_RANGE} (2..{MAX_STEPS}; odd keeps 0 as one). "
         f"Every combination of the sliders is precomputed: for the default MNIST model "
-        f"{_MNIST.describe()} of 28 px, a page of about {MNIST_PAGE_MB:g} MB.",
+        f"{_MNIST.describe()} of 28 px, a page of {MNIST_PAGE_MB:g} MB as measured once on a 5-epoch model (docs/cli.md).",
     ),
     max_mb: float = typer.Option(
         DEFAULTS.max_mb,
