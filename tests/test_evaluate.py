@@ -341,7 +341,7 @@ def test_cli_unlabelled_idx_dataset(capsys, tmp_path, monkeypatch) -> None:
     assert code == 0, stderr
     document = json.loads(stdout)
     assert document["q_accuracy"] is None and document["classifier_frechet_distance"] is None and document["continuous_codes"] is not None
-    assert "no labels" in stderr
+    assert "no labels" in stderr and "pass --classifier for the Frechet distance" in stderr
 
 
 def test_cli_model_trained_on_resized_images(capsys, tmp_path, monkeypatch) -> None:
@@ -400,6 +400,15 @@ def test_cli_bad_input(capsys, checkpoints, tmp_path, args, fragment) -> None:
 def test_cli_missing_checkpoint(capsys, tmp_path) -> None:
     code, stdout, stderr = run_cli(capsys, "evaluate", str(tmp_path / "none.safetensors"), "--json")
     assert_one_error_line(code, stdout, stderr, "does not exist")
+
+
+def test_the_readme_does_not_call_the_frechet_distance_an_fid() -> None:
+    """evaluate's Frechet distance uses the reference classifier's features, not Inception's."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    lines = [line for line in readme.splitlines() if "FID" in line]
+    assert any("infogan evaluate" in line for line in lines)  # the command table says what it is not
+    for line in lines:
+        assert "not an FID" in line and "not comparable with published FIDs" in line, line
 
 
 def test_selection_subset_is_fixed_and_aligned(fake_data) -> None:

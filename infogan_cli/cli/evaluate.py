@@ -99,7 +99,7 @@ def _reference_classifier(path: Optional[Path], train_data, test_data, device):
     if not len(test_data):
         return None
     if train_data.labels is None or test_data.labels is None:
-        stderr.print(f"[yellow]note:[/] {test_data.name} has no labels: only label-free metrics (pass --classifier for FID)")
+        stderr.print(f"[yellow]note:[/] {test_data.name} has no labels: only label-free metrics (pass --classifier for the Frechet distance)")
         return None
     cache = default_classifier_path(test_data.name, test_data.image_size, test_data.channels)
     with _progress() as progress:
@@ -115,7 +115,7 @@ def _reference_classifier(path: Optional[Path], train_data, test_data, device):
     if reference.test_accuracy < MIN_CLASSIFIER_ACCURACY:
         stderr.print(
             f"[yellow]warning:[/] the reference classifier reaches only {reference.test_accuracy:.2%} on the test set; "
-            "sample accuracy and FID are less reliable"
+            "sample accuracy and the Frechet distance are less reliable"
         )
     if trained:
         stderr.print(
