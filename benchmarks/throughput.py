@@ -145,11 +145,8 @@ def infogan_steps(
         data_root=str(data_root), batch_size=batch_size, device=str(device), log_every=50, precision=precision, lambda_consistency=lambda_consistency
     )
     trainer = Trainer(config, out, load_dataset("mnist", data_root), device)
-    if compile_mode == "default":
-        trainer.compile()  # as infogan train --compile
-    elif compile_mode:  # the same wrapping as Trainer.compile(), in another torch.compile mode
-        trainer.g_model = torch.compile(trainer.g_model, mode=compile_mode)
-        trainer.d_model = torch.compile(trainer.d_model, mode=compile_mode)
+    if compile_mode:
+        trainer.compile(compile_mode)  # as infogan train --compile (mode "default"), or in another mode
     cuda_graphs = compile_mode == "reduce-overhead" and device.type == "cuda"
     order = torch.randperm(len(trainer.data), device=device)
     first = started = time.perf_counter()
@@ -179,7 +176,7 @@ def peak_memory_mib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-root", default=None, help="MNIST folder (default: $INFOGAN_DATA_ROOT)")
     parser.add_argument("--device", default="auto")
@@ -196,7 +193,7 @@ def main() -> None:
         help="torch.compile's mode for our path (implies --compile; reduce-overhead records CUDA graphs on CUDA)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     compile_mode = args.compile_mode or ("default" if args.compile else None)
     device = resolve_device(args.device)
     configure_backends(device)
@@ -210,7 +207,6 @@ def main() -> None:
         "native_bf16": has_native_bf16(),
         "precision": args.precision,
         "autocast": str(resolve_precision(args.precision, device) or "fp32"),
-        "linear_route": "torch.nn.Linear (torch's default: MKL or oneDNN, as the build dispatches)",
         "lambda_consistency": consistency,
         "batch_size": args.batch_size,
         "steps": args.steps,

@@ -202,10 +202,11 @@ class Trainer:
         if self.dist.rank > 0:  # the file holds rank 0's stream; other ranks branch off it
             self.rng.manual_seed(sub_seed(self.config.seed + _RANK_SEED_STRIDE * self.dist.rank + self.step))
 
-    def compile(self) -> None:
-        """torch.compile the step's modules (the plain ones stay what checkpoints save)."""
-        self.g_model = torch.compile(self.g_model)
-        self.d_model = torch.compile(self.d_model)
+    def compile(self, mode: str | None = None) -> None:
+        """torch.compile the step's modules (the plain ones stay what checkpoints save), in
+        torch.compile's ``mode`` (None: its default; "reduce-overhead" records CUDA graphs)."""
+        self.g_model = torch.compile(self.g_model, mode=mode)
+        self.d_model = torch.compile(self.d_model, mode=mode)
 
     def wrap_distributed(self) -> None:
         """Wrap both networks in DistributedDataParallel (after any restore: DDP broadcasts rank
