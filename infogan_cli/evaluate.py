@@ -7,7 +7,7 @@
 - Continuous codes: Morpho-MNIST measures (slant, stroke thickness, width) along a sweep of each
   code over [-2, 2] (noise and the other codes held fixed), and their Spearman correlation with it.
 - MIG: Q's continuous means on the real test images against the measures of those same images
-  (the Mutual Information Gap, as disentanglement_lib computes it).
+  (the Mutual Information Gap, as disentanglement_lib computes it); single-channel (grey) data only.
 - Sample quality: the Frechet distance between real test and generated images in the reference
   classifier's penultimate features (not Inception's: not comparable with published FIDs), next to
   the real-train-vs-real-test distance (its floor).
@@ -216,7 +216,8 @@ class EvaluationResult:
     mi_ceiling: dict[str, float]  # code -> ln K
     label_code: str | None = None  # the categorical code scored against the labels (best NMI)
     code_scores: dict[str, ClusterScores] = field(default_factory=dict)  # every categorical code
-    mig: MigScores | None = None  # None: no continuous code or no real images
+    mig: MigScores | None = None  # None: see mig_skipped
+    mig_skipped: str | None = None  # why MIG was not scored (None: it was)
     split: str = "test"
     seed: int = 0
     categorical_values: dict[str, int] = field(default_factory=dict)  # code -> K
@@ -373,9 +374,10 @@ def evaluate_checkpoint(
     ``test_data`` holds the real images scored (the test split, or with ``split="train"`` a subset
     of the training split); ``train_data`` the other split, for the Frechet floor. Q metrics need a
     categorical code and labels; sample accuracy needs a categorical code and a classifier; MIG
-    needs continuous codes and real images; the Frechet distances need a classifier (the floor also
-    ``train_data``). Generated samples use ``seed``, the continuous sweeps ``seed + 1``, the
-    floor's subset of ``train_data`` ``seed + 2``; the floor uses as many images as samples.
+    needs continuous codes and real single-channel images (``mig_unavailable``); the Frechet
+    distances need a classifier (the floor also ``train_data``). Generated samples use ``seed``,
+    the continuous sweeps ``seed + 1``, the floor's subset of ``train_data`` ``seed + 2``; the
+    floor uses as many images as samples.
     """
     spec = model.latent_spec
     if (test_data.image_size, test_data.channels) != (model.config.model.image_size, model.config.model.channels):
@@ -420,7 +422,8 @@ def evaluate_checkpoint(
 
     progress(STAGES[4], 4, len(STAGES))
     mig = None
-    if spec.continuous and real_codes is not None:
+    mig_skipped = mig_unavailable(spec, test_data)
+    if mig_skipped is None and real_codes is not None:
         measured = measure_in_chunks(to_unit_range(test_data.images))
         factors = np.stack([measured[m] for m in MEASURES], axis=1)  # (N, 3)
         mig = mutual_info_gap(real_codes.continuous_mean.float().numpy(), factors, list(spec.continuous_names), list(MEASURES))
@@ -452,10 +455,24 @@ def evaluate_checkpoint(
         label_code=spec.categorical_names[label_code] if spec.categorical else None,
         code_scores=code_scores,
         mig=mig,
+        mig_skipped=mig_skipped,
         split=split,
         seed=seed,
         categorical_values=dict(zip(spec.categorical_names, spec.categorical)),
     )
+
+
+def mig_unavailable(spec: LatentSpec, data: ImageDataset) -> str | None:
+    """Why MIG cannot be scored on ``data`` (None: it can). Slant, thickness and width are
+    measures of a grey digit's strokes: on colour images (cifar10, svhn) they mean nothing, so
+    they are neither measured nor scored there."""
+    if not spec.continuous:
+        return "the model has no continuous code"
+    if not len(data):
+        return f"{data.name} has no real images to score"
+    if data.channels != 1:
+        return f"slant, thickness and width measure grey digit images; {data.name} has {data.channels} channels"
+    return None
 
 
 def _categorical_mi(model: InfoGAN, samples: torch.Tensor, codes: list[torch.Tensor]) -> tuple[dict[str, float], dict[str, float]]:

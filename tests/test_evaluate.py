@@ -300,6 +300,37 @@ def test_one_continuous_code_has_no_gap(tmp_path) -> None:
     assert all(factor["code"] == "c2" and factor["runner_up"] is None for factor in document["mutual_info_gap"]["factors"].values())
 
 
+def test_mig_only_on_single_channel_images(tmp_path, monkeypatch, capsys) -> None:
+    """Slant, thickness and width are measures of grey digits: on colour images the real images
+    are not measured and MIG is null, with the reason in the table; the sweeps stay."""
+    import infogan_cli.evaluate as evaluate_module
+    from infogan_cli.cli.evaluate import show_results
+    from infogan_cli.data import fake_dataset
+    from infogan_cli.evaluate import mig_unavailable
+
+    spec = LatentSpec(noise_dim=8, categorical=(10,), continuous=2)
+    rgb = ModelConfig(width=4, hidden=16, q_hidden=8, channels=3)
+    model = InfoGAN.load(make_checkpoint(tmp_path / "rgb.safetensors", spec, model=rgb))
+    colour = fake_dataset(64, channels=3)
+
+    def measure_in_chunks(images, chunk=1000):
+        raise AssertionError("colour images measured for MIG")
+
+    monkeypatch.setattr(evaluate_module, "measure_in_chunks", measure_in_chunks)
+    result = evaluate_checkpoint(model, colour, None, None, n_samples=20, sweep_rows=2)
+    document = result.to_json()
+    assert document["mutual_info_gap"] is None and document["mig"] is None and all(document[f"mig_{m}"] is None for m in MEASURES)
+    assert document["continuous_codes"] is not None and document["q_accuracy"] is not None
+    assert result.mig_skipped == "slant, thickness and width measure grey digit images; fake has 3 channels"
+    show_results(result, 1.0)
+    assert "MIG: n/a (slant, thickness and width measure grey digit images; fake has 3 channels)" in capsys.readouterr().err
+
+    grey = fake_dataset(8)
+    assert mig_unavailable(spec, grey) is None
+    assert mig_unavailable(LatentSpec(noise_dim=8, categorical=(10,), continuous=0), grey) == "the model has no continuous code"
+    assert mig_unavailable(spec, ImageDataset(grey.images[:0], None, "folder:x")) == "folder:x has no real images to score"
+
+
 # ----------------------------------------------------------------------------- the command
 
 

@@ -212,6 +212,8 @@ def show_results(result, seconds: float) -> None:
         stderr.print(_continuous_table(result.continuous))
     if result.mig is not None:
         stderr.print(_mig_table(result.mig, split))
+    elif result.continuous is not None:  # a model with continuous codes, but no MIG: say why
+        stderr.print(f"MIG: n/a ({result.mig_skipped})", highlight=False, soft_wrap=True)
     stderr.print(f"[dim]evaluated in {seconds:.1f} s[/]")
 
 
