@@ -121,7 +121,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     dataset: str = "mnist"
     data_root: str | None = None
-    epochs: int = 10  # about 14 minutes on 2 CPU cores; the best training-split median within 15 minutes (docs/results.md)
+    epochs: int = 10  # 14-30 minutes on 2 CPU cores by CPU; the best training-split median within 15 minutes on the CPU it was chosen on (docs/results.md)
     max_steps: int | None = None
     batch_size: int = 128
     lr_d: float = 2e-4
@@ -145,7 +145,7 @@ class TrainConfig:
     channels: int | None = None  # None: the dataset's own (folders: 3)
     workers: int = 2  # DataLoader workers for image folders
     sync_bn: bool = False  # under torchrun: batch-norm statistics over the global batch (CUDA)
-    precision: str = "auto"  # autocast: auto (bf16 where native), bf16, fp16 (CUDA), fp32
+    precision: str = "auto"  # autocast: auto (= fp32: bf16 cost accuracy in our runs, docs/study.md), bf16, fp16 (CUDA), fp32
     compile: bool = False  # torch.compile the networks
 
     def __post_init__(self) -> None:

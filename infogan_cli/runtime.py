@@ -53,7 +53,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for training (None: plain fp32).
 
-    'auto' is fp32: bf16 autocast doubles the images/s on a CPU with AVX512-BF16 but, in our
+    'auto' is fp32: bf16 autocast gives 1.5-2x the images/s on a CPU with AVX512-BF16 but, in our
     MNIST runs, lowered code-to-digit accuracy (docs/study.md), so it is an opt-in (--precision
     bf16). Weights and optimizer state stay fp32 either way.
     """

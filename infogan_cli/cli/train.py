@@ -47,7 +47,7 @@ def train(
     image_size: Optional[int] = typer.Option(None, show_default=shown_default("image_size"), help="Train at 28, 32 or 64 px."),
     channels: Optional[int] = typer.Option(None, show_default=shown_default("channels"), help="1 (grey) or 3 (RGB)."),
     workers: Optional[int] = typer.Option(None, min=0, show_default=shown_default("workers"), help="DataLoader worker processes for folder datasets."),
-    precision: Optional[str] = typer.Option(None, show_default=shown_default("precision"), help="Autocast: auto (= fp32), bf16 (about 2x faster on CPUs with AVX512-BF16, lower accuracy in our runs), fp16 (CUDA) or fp32."),
+    precision: Optional[str] = typer.Option(None, show_default=shown_default("precision"), help="Autocast: auto (= fp32), bf16 (1.5-2x faster on CPUs with AVX512-BF16 or AMX; lower accuracy in our runs), fp16 (CUDA) or fp32."),
     compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", show_default=shown_default("compile"), help="torch.compile the networks (helps on GPUs; slower on this project's CPUs)."),
     sync_bn: Optional[bool] = typer.Option(None, "--sync-bn/--no-sync-bn", show_default=shown_default("sync_bn"), help="Under torchrun on CUDA: batch-norm statistics over the global batch."),
     seed: Optional[int] = typer.Option(None, min=0, show_default=shown_default("seed"), help="Random seed; recorded in the run."),
