@@ -27,7 +27,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from infogan_cli.config import LatentSpec, ModelConfig, TrainConfig  # noqa: E402
+from infogan_cli.config import TrainConfig  # noqa: E402
 from infogan_cli.data import load_dataset, resolve_data_root  # noqa: E402
 from infogan_cli.cpu import cpu_model, has_native_bf16  # noqa: E402
 from infogan_cli.runtime import configure_backends, resolve_device, resolve_precision  # noqa: E402

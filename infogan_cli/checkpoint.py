@@ -70,7 +70,7 @@ def checkpoint_contents(
     discriminator: nn.Module,
     step: int,
     epoch: int,
-    optimizers: dict[str, Adam] | None = None,
+    optimizers: dict[str, Optimizer] | None = None,
     rng: dict[str, torch.Tensor] | None = None,
     metrics: dict[str, Any] | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -43,7 +42,7 @@ from .losses import (
     mutual_information_loss,
     real_information,
 )
-from .models import Discriminator, Generator, build_models
+from .models import build_models
 from .render import save_grid
 from .runtime import (
     DistributedContext,

@@ -36,6 +36,25 @@ def tiny_config(**overrides) -> TrainConfig:
     return TrainConfig(**defaults)
 
 
+def untrained_checkpoint(
+    path: Path, spec: LatentSpec, model: ModelConfig = ModelConfig(width=4, hidden=16, q_hidden=8), dataset: str = "fake", step: int = 0
+) -> Path:
+    """A tiny untrained model saved as a checkpoint. Its generator weights are larger than the
+    N(0, 0.02) init, so its images vary with the latent input."""
+    from torch import nn
+
+    from infogan_cli.checkpoint import save_checkpoint
+    from infogan_cli.models import build_models
+
+    torch.manual_seed(0)
+    generator, discriminator = build_models(spec, model)
+    for module in generator.modules():
+        if isinstance(module, (nn.Linear, nn.ConvTranspose2d)):
+            nn.init.normal_(module.weight, 0.0, 0.5)
+    config = TrainConfig(latent=spec, model=model, dataset=dataset)
+    return save_checkpoint(path, config=config, generator=generator, discriminator=discriminator, step=step, epoch=0)
+
+
 def gradients_at_step(optimizer, parameters: Callable[[], Iterable[torch.Tensor]]) -> list[list[torch.Tensor]]:
     """Make ``optimizer.step`` first record a copy of the gradients of ``parameters()``; returns the
     list that fills with one entry per step (what the step is about to apply)."""

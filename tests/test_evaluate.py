@@ -17,7 +17,6 @@ import torch
 from PIL import Image
 from torch import nn
 
-from infogan_cli.checkpoint import save_checkpoint
 from infogan_cli.classifier import (
     default_classifier_path,
     load_classifier,
@@ -25,13 +24,12 @@ from infogan_cli.classifier import (
     save_classifier,
     train_classifier,
 )
-from infogan_cli.config import LatentSpec, ModelConfig, TrainConfig
+from infogan_cli.config import LatentSpec, ModelConfig
 from infogan_cli.data import ImageDataset, load_dataset
 from infogan_cli.errors import CheckpointError
 from infogan_cli.evaluate import MEASURES, evaluate_checkpoint, measure_images, measure_in_chunks
 from infogan_cli.infogan import InfoGAN
-from infogan_cli.models import build_models
-from tests.conftest import run_main as run_cli
+from tests.conftest import run_main as run_cli, untrained_checkpoint
 
 MODEL = ModelConfig(width=4, hidden=16, q_hidden=8)
 JSON_KEYS = {
@@ -45,14 +43,7 @@ CPU = torch.device("cpu")
 
 
 def make_checkpoint(path: Path, spec: LatentSpec, dataset: str = "fake", model: ModelConfig = MODEL) -> Path:
-    """A tiny untrained model; larger generator weights so its images vary with the codes."""
-    torch.manual_seed(0)
-    generator, discriminator = build_models(spec, model)
-    for module in generator.modules():
-        if isinstance(module, (nn.Linear, nn.ConvTranspose2d)):
-            nn.init.normal_(module.weight, 0.0, 0.5)
-    config = TrainConfig(latent=spec, model=model, dataset=dataset)
-    return save_checkpoint(path, config=config, generator=generator, discriminator=discriminator, step=0, epoch=0)
+    return untrained_checkpoint(path, spec, model, dataset)
 
 
 @pytest.fixture(scope="module")

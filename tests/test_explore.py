@@ -26,10 +26,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 
-from infogan_cli.checkpoint import save_checkpoint
-from infogan_cli.config import LatentSpec, ModelConfig, TrainConfig
+from infogan_cli.config import LatentSpec, ModelConfig
 from infogan_cli.errors import ConfigError
 from infogan_cli.explore import (
     DEFAULTS,
@@ -46,9 +44,8 @@ from infogan_cli.explore import (
     tile_index,
 )
 from infogan_cli.infogan import InfoGAN
-from infogan_cli.models import build_models
 from infogan_cli.render import to_uint8
-from tests.conftest import run_main as run_cli
+from tests.conftest import run_main as run_cli, untrained_checkpoint
 
 TINY = dict(width=4, hidden=16, q_hidden=8)
 SPECS = {
@@ -63,14 +60,7 @@ FAST = ["--samples", "2", "--steps", "3", "--device", "cpu"]  # small pages for 
 
 
 def make_checkpoint(path: Path, spec: LatentSpec, model: ModelConfig, step: int = 0) -> Path:
-    torch.manual_seed(0)
-    generator, discriminator = build_models(spec, model)
-    # Larger weights than the N(0, 0.02) init, so untrained images vary with the latent input.
-    for module in generator.modules():
-        if isinstance(module, (nn.Linear, nn.ConvTranspose2d)):
-            nn.init.normal_(module.weight, 0.0, 0.5)
-    config = TrainConfig(latent=spec, model=model, dataset="fake")
-    return save_checkpoint(path, config=config, generator=generator, discriminator=discriminator, step=step, epoch=0)
+    return untrained_checkpoint(path, spec, model, step=step)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ from safetensors import safe_open
 
 from infogan_cli import checkpoint as checkpoint_module
 from infogan_cli.checkpoint import latest_intact_checkpoint, load_checkpoint, save_checkpoint
-from infogan_cli.config import LatentSpec, ModelConfig, TrainConfig
 from infogan_cli.errors import CheckpointError, TrainingDiverged
 from infogan_cli.models import build_models
 from infogan_cli.trainer import Trainer, train

@@ -17,16 +17,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 
-from infogan_cli.checkpoint import save_checkpoint
 from infogan_cli.cli.common import parse_codes
-from infogan_cli.config import LatentSpec, ModelConfig, TrainConfig
+from infogan_cli.config import LatentSpec, ModelConfig
 from infogan_cli.infogan import InfoGAN
 from infogan_cli.latent import generator_input
-from infogan_cli.models import Generator, build_models
+from infogan_cli.models import Generator
 from infogan_cli.traverse import categorical_traversal, continuous_traversal, sweep_values
-from tests.conftest import run_main as run_cli
+from tests.conftest import run_main as run_cli, untrained_checkpoint
 
 MODEL = ModelConfig(width=4, hidden=16, q_hidden=8)
 SPECS = {
@@ -45,14 +43,7 @@ def grid_size(rows: int, columns: int, left: int = 0, top: int = 0) -> tuple[int
 
 
 def make_checkpoint(path: Path, spec: LatentSpec) -> Path:
-    torch.manual_seed(0)
-    generator, discriminator = build_models(spec, MODEL)
-    # Larger weights than the N(0, 0.02) init, so untrained images vary with the latent input.
-    for module in generator.modules():
-        if isinstance(module, (nn.Linear, nn.ConvTranspose2d)):
-            nn.init.normal_(module.weight, 0.0, 0.5)
-    config = TrainConfig(latent=spec, model=MODEL, dataset="fake")
-    return save_checkpoint(path, config=config, generator=generator, discriminator=discriminator, step=0, epoch=0)
+    return untrained_checkpoint(path, spec, MODEL)
 
 
 @pytest.fixture(scope="module")

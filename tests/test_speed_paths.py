@@ -3,10 +3,6 @@ and the CUDA path (skipped without CUDA)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
 
