@@ -96,6 +96,9 @@ def cached_rows(args: argparse.Namespace) -> dict[str, list[dict]]:
     return {label: sorted(r, key=lambda row: row["seed"]) for label, r in rows.items()}
 
 
+KEPT_MARKER = "<!-- kept by benchmarks/study.py: sections below are written by hand -->"
+
+
 def write_study(rows: dict[str, list[dict]], args: argparse.Namespace) -> None:
     lines = [
         "# What moves code-to-digit accuracy (selection on the training split)",
@@ -122,7 +125,12 @@ def write_study(rows: dict[str, list[dict]], args: argparse.Namespace) -> None:
     retired = [label for label in RETIRED if rows.get(label)]
     if retired:
         lines += ["", "Retired variants:", ""] + [f"- **{label}**: {RETIRED[label]}" for label in retired]
-    Path(args.results).write_text("\n".join(lines) + "\n")
+    # Hand-kept sections of the file (studies run by other means) start at KEPT_MARKER and stay.
+    path = Path(args.results)
+    kept = ""
+    if path.exists() and KEPT_MARKER in (text := path.read_text()):
+        kept = "\n" + text[text.index(KEPT_MARKER) :]
+    path.write_text("\n".join(lines) + "\n" + kept)
 
 
 def main() -> None:

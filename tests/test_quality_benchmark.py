@@ -74,3 +74,17 @@ def test_a_rerun_continues_any_run_folder(capsys, tmp_path) -> None:
         code, _, err = run_main(capsys, "train", *TINY, "--max-steps", "4", "--out", str(run_dir), flag)
         assert code == 0, err
         assert json.loads((run_dir / "config.json").read_text())["max_steps"] == 4 and (run_dir / "last.safetensors").exists()
+
+
+def test_study_rewrites_its_table_and_keeps_the_hand_kept_sections(tmp_path) -> None:
+    import argparse
+
+    study = load_script("study")
+    results = tmp_path / "study.md"
+    results.write_text(f"# old table\n\n| stale |\n\n{study.KEPT_MARKER}\n\n## A study run by hand\n\nkept text\n")
+    row = {"label": "baseline", "seed": 0, "flags": [], "train_split": {"q_accuracy": 0.9, "q_nmi": 0.8}}
+    study.write_study({"baseline": [row]}, argparse.Namespace(max_steps=1500, results=str(results)))
+    text = results.read_text()
+    assert "| stale |" not in text and "| baseline | `(none)` | 90.0% (seed 0) | 90.0% | 0.800 |" in text
+    assert text.endswith(f"{study.KEPT_MARKER}\n\n## A study run by hand\n\nkept text\n")
+    assert text.count(study.KEPT_MARKER) == 1
