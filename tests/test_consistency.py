@@ -216,3 +216,15 @@ def test_default_has_it_and_the_paper_and_tutorial_presets_do_not():
     assert build_train_config("paper", lambda_consistency=0.5).lambda_consistency == 0.5
     # A stored config keeps what it says; only a config without the key is read as off.
     assert train_from_dict(json.loads(TrainConfig().to_json())).lambda_consistency == 1.0
+
+
+def test_consistency_transform_from_the_command_line(capsys, tmp_path):
+    from tests.conftest import run_main
+
+    tiny = ["--dataset", "fake", "--width", "4", "--noise-dim", "8", "--batch-size", "16", "--max-steps", "2", "--device", "cpu"]
+    code, _, err = run_main(capsys, "train", *tiny, "--out", str(tmp_path / "bad"), "--consistency-transform", "rotate")
+    assert code == 2 and err == "error: unknown consistency transform 'rotate'\nhint: use one of: affine, shift-scale\n"
+    assert not (tmp_path / "bad").exists()
+    code, _, err = run_main(capsys, "train", *tiny, "--out", str(tmp_path / "run"), "--consistency-transform", "shift-scale")
+    assert code == 0, err
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["consistency_transform"] == "shift-scale"

@@ -39,6 +39,10 @@ def train(
         None, min=0, show_default=shown_default("lambda_consistency"),
         help="Weight of Q's categorical-code consistency under small random rotations, shears, stretches and shifts of real images (0 is the paper's objective).",
     ),
+    consistency_transform: Optional[str] = typer.Option(
+        None, show_default=shown_default("consistency_transform"),
+        help="Transforms of the consistency loss: affine (rotation, shear, stretch, shift) or shift-scale (shifts and one uniform scale, leaving slant and width to the continuous codes).",
+    ),
     lr_d: Optional[float] = typer.Option(None, show_default=shown_default("lr_d"), help="Adam learning rate of the discriminator."),
     lr_g: Optional[float] = typer.Option(None, show_default=shown_default("lr_g"), help="Adam learning rate of the generator and Q head."),
     mi_updates_trunk: Optional[bool] = typer.Option(None, "--mi-updates-trunk/--no-mi-updates-trunk", show_default=shown_default("mi_updates_trunk"), help="Let the MI loss also train D's shared trunk (the paper's code does)."),
@@ -85,6 +89,7 @@ def train(
         lambda_cat=lambda_cat,
         lambda_cont=lambda_cont,
         lambda_consistency=lambda_consistency,
+        consistency_transform=consistency_transform,
         continuous_loss=continuous_loss,
         mi_updates_trunk=mi_updates_trunk,
         seed=seed,
