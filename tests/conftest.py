@@ -55,6 +55,15 @@ def untrained_checkpoint(
     return save_checkpoint(path, config=config, generator=generator, discriminator=discriminator, step=step, epoch=0)
 
 
+def assert_one_error_line(code: int, err: str) -> None:
+    """A CLI failure as users should see it: exit 2, one `error:` line (and at most a `hint:`), no traceback."""
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("error: ") and sum(line.startswith("error:") for line in lines) == 1
+    assert len(lines) <= 2 and all(line.startswith(("error: ", "hint: ")) for line in lines), err
+
+
 def gradients_at_step(optimizer, parameters: Callable[[], Iterable[torch.Tensor]]) -> list[list[torch.Tensor]]:
     """Make ``optimizer.step`` first record a copy of the gradients of ``parameters()``; returns the
     list that fills with one entry per step (what the step is about to apply)."""

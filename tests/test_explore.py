@@ -45,7 +45,7 @@ from infogan_cli.explore import (
 )
 from infogan_cli.infogan import InfoGAN
 from infogan_cli.render import to_uint8
-from tests.conftest import run_main as run_cli, untrained_checkpoint
+from tests.conftest import run_main as run_cli, assert_one_error_line, untrained_checkpoint
 
 TINY = dict(width=4, hidden=16, q_hidden=8)
 SPECS = {
@@ -475,14 +475,6 @@ def test_bad_labels_file(capsys, checkpoints, tmp_path, content) -> None:
 
 
 # ----------------------------------------------------------------------------- bad input
-
-
-def assert_one_error_line(code: int, err: str) -> None:
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert lines[0].startswith("error: ") and sum(line.startswith("error:") for line in lines) == 1
-    assert len(lines) <= 2 and all(line.startswith(("error: ", "hint: ")) for line in lines), err
 
 
 @pytest.mark.parametrize("kind", ["missing", "empty", "garbage", "truncated", "folder"])

@@ -24,7 +24,7 @@ from infogan_cli.infogan import InfoGAN
 from infogan_cli.latent import generator_input
 from infogan_cli.models import Generator
 from infogan_cli.traverse import categorical_traversal, continuous_traversal, sweep_values
-from tests.conftest import run_main as run_cli, untrained_checkpoint
+from tests.conftest import run_main as run_cli, assert_one_error_line, untrained_checkpoint
 
 MODEL = ModelConfig(width=4, hidden=16, q_hidden=8)
 SPECS = {
@@ -224,14 +224,6 @@ def bad_checkpoint(folder: Path, kind: str, good: Path) -> Path:
     elif kind == "folder":
         path.mkdir()
     return path  # "missing": never written
-
-
-def assert_one_error_line(code: int, err: str) -> None:
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert lines[0].startswith("error: ") and sum(line.startswith("error:") for line in lines) == 1
-    assert len(lines) <= 2 and all(line.startswith(("error: ", "hint: ")) for line in lines), err
 
 
 @pytest.mark.parametrize("command", ["sample", "traverse"])
