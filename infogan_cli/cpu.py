@@ -2,8 +2,9 @@
 CPUs this process may use.
 
 Read from the operating system's own reports (``/proc/cpuinfo``, the affinity mask, cgroup quotas),
-so that choices such as ``--precision auto`` and the thread count follow what this process has,
-never a vendor name.
+never from a vendor name. The thread count follows ``usable_cpus``; the benchmarks report the model
+and native bf16. ``--precision auto`` does not use native bf16 yet: bf16 did not hold code-to-digit
+accuracy in our runs (docs/study.md).
 """
 
 from __future__ import annotations
