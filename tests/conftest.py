@@ -64,6 +64,23 @@ def assert_one_error_line(code: int, err: str) -> None:
     assert len(lines) <= 2 and all(line.startswith(("error: ", "hint: ")) for line in lines), err
 
 
+BAD_CHECKPOINT_KINDS = ["missing", "empty", "garbage", "truncated", "folder"]
+
+
+def bad_checkpoint(folder: Path, kind: str, good: Path) -> Path:
+    """A path where a checkpoint is expected but broken in one way of BAD_CHECKPOINT_KINDS."""
+    path = folder / f"{kind}.safetensors"
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "garbage":
+        path.write_bytes(os.urandom(2000))
+    elif kind == "truncated":
+        path.write_bytes(good.read_bytes()[:-500])
+    elif kind == "folder":
+        path.mkdir()
+    return path  # "missing": never written
+
+
 def gradients_at_step(optimizer, parameters: Callable[[], Iterable[torch.Tensor]]) -> list[list[torch.Tensor]]:
     """Make ``optimizer.step`` first record a copy of the gradients of ``parameters()``; returns the
     list that fills with one entry per step (what the step is about to apply)."""

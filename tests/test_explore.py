@@ -45,7 +45,7 @@ from infogan_cli.explore import (
 )
 from infogan_cli.infogan import InfoGAN
 from infogan_cli.render import to_uint8
-from tests.conftest import run_main as run_cli, assert_one_error_line, untrained_checkpoint
+from tests.conftest import run_main as run_cli, BAD_CHECKPOINT_KINDS, assert_one_error_line, bad_checkpoint, untrained_checkpoint
 
 TINY = dict(width=4, hidden=16, q_hidden=8)
 SPECS = {
@@ -477,17 +477,9 @@ def test_bad_labels_file(capsys, checkpoints, tmp_path, content) -> None:
 # ----------------------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize("kind", ["missing", "empty", "garbage", "truncated", "folder"])
+@pytest.mark.parametrize("kind", BAD_CHECKPOINT_KINDS)
 def test_bad_checkpoint(capsys, checkpoints, tmp_path, kind) -> None:
-    path = tmp_path / f"{kind}.safetensors"
-    if kind == "empty":
-        path.write_bytes(b"")
-    elif kind == "garbage":
-        path.write_bytes(os.urandom(2000))
-    elif kind == "truncated":
-        path.write_bytes(checkpoints["one_cat"].read_bytes()[:-500])
-    elif kind == "folder":
-        path.mkdir()
+    path = bad_checkpoint(tmp_path, kind, checkpoints["one_cat"])
     out = tmp_path / "out" / "page.html"
     code, stdout, err = run_cli(capsys, "explore", str(path), "--out", str(out), *FAST)
     assert_one_error_line(code, err)

@@ -24,7 +24,7 @@ from infogan_cli.infogan import InfoGAN
 from infogan_cli.latent import generator_input
 from infogan_cli.models import Generator
 from infogan_cli.traverse import categorical_traversal, continuous_traversal, sweep_values
-from tests.conftest import run_main as run_cli, assert_one_error_line, untrained_checkpoint
+from tests.conftest import run_main as run_cli, BAD_CHECKPOINT_KINDS, assert_one_error_line, bad_checkpoint, untrained_checkpoint
 
 MODEL = ModelConfig(width=4, hidden=16, q_hidden=8)
 SPECS = {
@@ -213,21 +213,8 @@ BAD_COUNTS = [["--n", "0"], ["--nrow", "0"], ["--seed", "-1"], ["--format", "jpe
 BAD_TRAVERSE = [["--range", "1", "1"], ["--range", "2", "-2"], ["--range", "-inf", "2"], ["--steps", "1"], ["--rows", "0"]]
 
 
-def bad_checkpoint(folder: Path, kind: str, good: Path) -> Path:
-    path = folder / f"{kind}.safetensors"
-    if kind == "empty":
-        path.write_bytes(b"")
-    elif kind == "garbage":
-        path.write_bytes(os.urandom(2000))
-    elif kind == "truncated":
-        path.write_bytes(good.read_bytes()[:-500])
-    elif kind == "folder":
-        path.mkdir()
-    return path  # "missing": never written
-
-
 @pytest.mark.parametrize("command", ["sample", "traverse"])
-@pytest.mark.parametrize("kind", ["missing", "empty", "garbage", "truncated", "folder"])
+@pytest.mark.parametrize("kind", BAD_CHECKPOINT_KINDS)
 def test_bad_checkpoint(capsys, checkpoints, tmp_path, command, kind) -> None:
     path = bad_checkpoint(tmp_path, kind, checkpoints["one_cat"])
     out = tmp_path / "out"
