@@ -19,6 +19,7 @@ from .errors import ConfigError
 CONTINUOUS_PRIORS = ("uniform", "normal")
 CONTINUOUS_LOSSES = ("gaussian", "mse")
 CONSISTENCY_TRANSFORM_NAMES = ("affine", "shift-scale")  # the keys of augment.CONSISTENCY_TRANSFORMS
+CONSISTENCY_LOSSES = ("kl", "iic")  # losses.categorical_consistency, losses.paired_information_loss
 ARCHITECTURES = ("paper", "tutorial")
 IMAGE_SIZES = (28, 32, 64)
 FOLDER_IMAGE_SIZE = 64  # folder:DIR images have no size of their own: --image-size's default for them
@@ -135,6 +136,9 @@ class TrainConfig:
     # median code-to-digit accuracy 88% -> 97% over five seeds (docs/results.md). 0: the paper's objective.
     lambda_consistency: float = 1.0
     consistency_transform: str = "affine"  # augment.CONSISTENCY_TRANSFORMS: affine or shift-scale
+    # Squared cosine between the image changes of different continuous codes (losses.code_orthogonality).
+    lambda_orthogonal: float = 0.0
+    consistency_loss: str = "kl"  # kl: Q(c|T(x)) towards Q(c|x); iic: their mutual information (study.md)
     mi_updates_trunk: bool = True
     seed: int = 0
     device: str = "auto"
@@ -161,7 +165,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not (0 <= value < 1):
                 raise ConfigError(f"{name} must be in [0, 1), got {value}")
-        for name in ("lambda_cat", "lambda_cont", "lambda_consistency"):
+        for name in ("lambda_cat", "lambda_cont", "lambda_consistency", "lambda_orthogonal"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name.replace('_', '-')} must be >= 0, got {value}")
@@ -169,6 +173,11 @@ class TrainConfig:
             raise ConfigError(
                 f"unknown consistency transform {self.consistency_transform!r}",
                 hint=f"use one of: {', '.join(CONSISTENCY_TRANSFORM_NAMES)}",
+            )
+        if self.consistency_loss not in CONSISTENCY_LOSSES:
+            raise ConfigError(
+                f"unknown consistency loss {self.consistency_loss!r}",
+                hint=f"use one of: {', '.join(CONSISTENCY_LOSSES)}",
             )
         if self.continuous_loss not in CONTINUOUS_LOSSES:
             raise ConfigError(

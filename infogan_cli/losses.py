@@ -106,3 +106,44 @@ def categorical_consistency(clean: QOutput, moved: QOutput) -> torch.Tensor:
         target = F.log_softmax(clean_logits.detach().float(), dim=1)
         total = total + F.kl_div(F.log_softmax(moved_logits.float(), dim=1), target, reduction="batchmean", log_target=True)
     return total
+
+
+def paired_information_loss(clean: QOutput, moved: QOutput) -> torch.Tensor:
+    """log K - I(y; y') per categorical code, summed (nats): IIC's objective (Ji et al. 2019).
+
+    y and y' are Q's categorical predictions on a real image and on its transform. Their joint
+    distribution over the batch is P = mean_x Q(y|x) Q(y'|T(x))^T, symmetrised; I(y; y') is its
+    mutual information. It is log K (the loss is 0) only when the predictions agree, are
+    confident, and spread the images evenly over the K values: unlike the KL above, it also
+    penalises values that take too many or too few real images. As in the KL, the clean
+    prediction gets no gradient (its graph is gone by then: the D step backpropagates each
+    discriminator pass on its own, as DDP requires).
+    """
+    total = clean.continuous_mean.new_zeros((), dtype=torch.float32)
+    for clean_logits, moved_logits in zip(clean.categorical_logits, moved.categorical_logits):
+        p = F.softmax(clean_logits.detach().float(), dim=1)
+        p_moved = F.softmax(moved_logits.float(), dim=1)
+        joint = p.T @ p_moved / p.shape[0]
+        joint = ((joint + joint.T) / 2).clamp_min(1e-12)
+        marginal = joint.sum(dim=1)
+        information = (joint * (joint.log() - marginal.log().unsqueeze(1) - marginal.log().unsqueeze(0))).sum()
+        total = total + math.log(p.shape[1]) - information
+    return total
+
+
+def code_orthogonality(base: torch.Tensor, moved: torch.Tensor) -> torch.Tensor:
+    """Mean squared cosine between the image changes of different continuous codes.
+
+    ``base`` (n, C, H, W) are generated images; ``moved`` (k*n, C, H, W) the same latents with
+    continuous code i moved (latent.code_step_probe, code-major). A finite-difference estimate of
+    OroJaR's penalty (Wei et al. 2021), on the cosine rather than the dot product, so that it asks
+    the codes to change the image in different directions without asking them to change it less.
+    0 when every pair of changes is orthogonal, 1 when they are parallel.
+    """
+    n = base.shape[0]
+    k = moved.shape[0] // n
+    changes = (moved.float().reshape(k, n, -1) - base.float().reshape(1, n, -1))
+    unit = changes / changes.norm(dim=2, keepdim=True).clamp_min(1e-6)
+    cosines = torch.einsum("ind,jnd->ijn", unit, unit)
+    pairs = torch.triu_indices(k, k, offset=1, device=base.device)
+    return (cosines[pairs[0], pairs[1]] ** 2).mean()

@@ -10,7 +10,7 @@ import torch
 
 from infogan_cli.augment import CONSISTENCY_TRANSFORMS, AffineRange, random_affine, random_affine_matrices
 from infogan_cli.config import CONSISTENCY_TRANSFORM_NAMES, ConfigError, TrainConfig, train_from_dict
-from infogan_cli.losses import categorical_consistency
+from infogan_cli.losses import categorical_consistency, paired_information_loss
 from infogan_cli.models import QOutput
 from infogan_cli.trainer import CONSISTENCY_METRIC, METRIC_NAMES, StepLogged, prepare, train
 from tests.conftest import gradients_at_step, tiny_config
@@ -228,3 +228,48 @@ def test_consistency_transform_from_the_command_line(capsys, tmp_path):
     code, _, err = run_main(capsys, "train", *tiny, "--out", str(tmp_path / "run"), "--consistency-transform", "shift-scale")
     assert code == 0, err
     assert json.loads((tmp_path / "run" / "config.json").read_text())["consistency_transform"] == "shift-scale"
+
+
+# --- --consistency-loss iic
+
+
+def _confident(values: list[int], k: int = 10) -> torch.Tensor:
+    return torch.nn.functional.one_hot(torch.tensor(values), k).float() * 40.0
+
+
+def test_paired_information_is_zero_only_for_confident_agreeing_balanced_predictions():
+    balanced = _confident(list(range(10)) * 4)
+    assert paired_information_loss(_q(balanced), _q(balanced.clone())).item() == pytest.approx(0.0, abs=1e-5)
+    # All images in one value, or no confidence at all: no information, the loss is log K.
+    one_value = _confident([3] * 40)
+    assert paired_information_loss(_q(one_value), _q(one_value.clone())).item() == pytest.approx(math.log(10), abs=1e-5)
+    flat = torch.zeros(40, 10)
+    assert paired_information_loss(_q(flat), _q(flat.clone())).item() == pytest.approx(math.log(10), abs=1e-5)
+    # Confident and consistent, but the images spread over 5 of 10 values: log 10 - log 5.
+    # The KL sees nothing wrong with that; this loss does.
+    half = _confident([0, 1, 2, 3, 4] * 8)
+    assert paired_information_loss(_q(half), _q(half.clone())).item() == pytest.approx(math.log(2), abs=1e-5)
+    assert categorical_consistency(_q(half), _q(half.clone())).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_paired_information_sums_codes_and_trains_the_moved_side_only():
+    a, b = torch.randn(6, 10), torch.randn(6, 4)
+    a2, b2 = torch.randn(6, 10), torch.randn(6, 4)
+    both = paired_information_loss(_q(a, b), _q(a2, b2)).item()
+    separate = paired_information_loss(_q(a), _q(a2)).item() + paired_information_loss(_q(b), _q(b2)).item()
+    assert both == pytest.approx(separate, rel=1e-6)
+    clean, moved = torch.randn(6, 10, requires_grad=True), torch.randn(6, 10, requires_grad=True)
+    paired_information_loss(_q(clean), _q(moved)).backward()
+    assert clean.grad is None and moved.grad.abs().sum() > 0
+
+
+def test_consistency_loss_is_validated_stored_and_trained(tmp_path):
+    with pytest.raises(ConfigError, match="unknown consistency loss 'mse'"):
+        TrainConfig(consistency_loss="mse")
+    assert train_from_dict({}).consistency_loss == "kl"  # runs stored before the option
+    events = list(train(tiny_config(consistency_loss="iic", max_steps=2, log_every=1), tmp_path))
+    assert events[-1].step == 2
+    assert json.loads((tmp_path / "config.json").read_text())["consistency_loss"] == "iic"
+    logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    # A tiny untrained Q is nearly uniform: the loss starts near log K, well above the KL's near 0.
+    assert 1.5 < logged[0][CONSISTENCY_METRIC] <= math.log(10) + 1e-5

@@ -43,6 +43,14 @@ def train(
         None, show_default=shown_default("consistency_transform"),
         help="Transforms of the consistency loss: affine (rotation, shear, stretch, shift) or shift-scale (shifts and one uniform scale, leaving slant and width to the continuous codes).",
     ),
+    consistency_loss: Optional[str] = typer.Option(
+        None, show_default=shown_default("consistency_loss"),
+        help="The consistency loss itself: kl (Q's answer on the transformed image towards its answer on the original) or iic (the mutual information of the two answers, which also asks the real images to spread evenly over the code's values).",
+    ),
+    lambda_orthogonal: Optional[float] = typer.Option(
+        None, min=0, show_default=shown_default("lambda_orthogonal"),
+        help="Weight of a penalty on the squared cosine between the image changes that different continuous codes make, so that each code changes something else (16 images of each batch are generated once more per continuous code; 0: off).",
+    ),
     lr_d: Optional[float] = typer.Option(None, show_default=shown_default("lr_d"), help="Adam learning rate of the discriminator."),
     lr_g: Optional[float] = typer.Option(None, show_default=shown_default("lr_g"), help="Adam learning rate of the generator and Q head."),
     mi_updates_trunk: Optional[bool] = typer.Option(None, "--mi-updates-trunk/--no-mi-updates-trunk", show_default=shown_default("mi_updates_trunk"), help="Let the MI loss also train D's shared trunk (the paper's code does)."),
@@ -90,6 +98,8 @@ def train(
         lambda_cont=lambda_cont,
         lambda_consistency=lambda_consistency,
         consistency_transform=consistency_transform,
+        consistency_loss=consistency_loss,
+        lambda_orthogonal=lambda_orthogonal,
         continuous_loss=continuous_loss,
         mi_updates_trunk=mi_updates_trunk,
         seed=seed,
