@@ -138,6 +138,7 @@ class TrainConfig:
     consistency_transform: str = "affine"  # augment.CONSISTENCY_TRANSFORMS: affine or shift-scale
     # Squared cosine between the image changes of different continuous codes (losses.code_orthogonality).
     lambda_orthogonal: float = 0.0
+    consistency_trains_q: bool = False  # the consistency loss trains the Q head too, not only the trunk
     consistency_loss: str = "kl"  # kl: Q(c|T(x)) towards Q(c|x); iic: their mutual information (study.md)
     mi_updates_trunk: bool = True
     seed: int = 0

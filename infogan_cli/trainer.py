@@ -283,8 +283,15 @@ class Trainer:
                     consistency = paired_information_loss(real_codes, moved_codes)
                 else:
                     consistency = categorical_consistency(real_codes, moved_codes)
-            # Trains the trunk (the Q head's gradients here are dropped, as for the D step's MI term).
+            if config.consistency_trains_q:
+                self.optimizer_g.zero_grad(set_to_none=True)  # the Q head's gradient: this term's alone
             self._backward(config.lambda_consistency * consistency)
+            # Trains the trunk. The Q head belongs to the G+Q optimizer, which zeroes gradients at its
+            # step: its gradient here is dropped (as for the D step's MI term) unless kept for that step.
+            if config.consistency_trains_q:
+                q_head_gradients = [p.grad for p in self.discriminator.q_head.parameters()]
+                for parameter in self.discriminator.q_head.parameters():
+                    parameter.grad = None  # so that the MI term below does not add into the kept tensors
             extra.append(consistency.detach())
         with self._autocast():
             fake_logits, fake_codes = self.d_model(fake.detach())
@@ -302,6 +309,9 @@ class Trainer:
         # G+Q step on the same fakes, through the updated discriminator. This step does not update
         # the trunk or the D head, so their weight gradients are not computed (same result, less work).
         self.optimizer_g.zero_grad(set_to_none=True)
+        if self.uses_consistency and config.consistency_trains_q:
+            for parameter, gradient in zip(self.discriminator.q_head.parameters(), q_head_gradients):
+                parameter.grad = gradient
         self._freeze_discriminator(True)
         try:
             with self._autocast():

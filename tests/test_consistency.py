@@ -273,3 +273,39 @@ def test_consistency_loss_is_validated_stored_and_trained(tmp_path):
     logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     # A tiny untrained Q is nearly uniform: the loss starts near log K, well above the KL's near 0.
     assert 1.5 < logged[0][CONSISTENCY_METRIC] <= math.log(10) + 1e-5
+
+
+def _q_head_step(tmp_path, trains_q: bool):
+    import copy
+
+    from infogan_cli.data import to_unit_range
+
+    config = tiny_config(precision="fp32", lambda_consistency=2.0, consistency_trains_q=trains_q)
+    trainer, _ = prepare(config, tmp_path / str(trains_q), resume=False)
+    real = to_unit_range(next(trainer.batches(0, 0))).contiguous(memory_format=trainer.memory_format)
+    d_copy = copy.deepcopy(trainer.discriminator)
+    rng = torch.Generator().manual_seed(0)
+    rng.set_state(trainer.rng.get_state())
+    seen = gradients_at_step(trainer.optimizer_g, trainer.discriminator.q_head.parameters)
+    trainer.train_step(real)
+    return seen[0], d_copy, rng, real, config
+
+
+def test_consistency_trains_the_q_head_only_when_asked(tmp_path):
+    """With consistency_trains_q, the Q head's gradient at the G+Q step is the usual one plus lambda
+    times the consistency gradient on the real batch (through the trunk before the D step's update)."""
+    from infogan_cli.latent import sample_latent
+
+    kept, d_copy, rng, real, config = _q_head_step(tmp_path, True)
+    dropped, _, _, _, _ = _q_head_step(tmp_path, False)
+    sample_latent(config.latent, real.shape[0], rng)  # the step draws its latents first
+    _, real_codes = d_copy(real)
+    _, moved_codes = d_copy(random_affine(real, rng))
+    consistency = categorical_consistency(real_codes, moved_codes)
+    expected = torch.autograd.grad(2.0 * consistency, list(d_copy.q_head.parameters()), allow_unused=True)
+    compared = 0
+    for with_term, without, want in zip(kept, dropped, expected):
+        want = torch.zeros_like(with_term) if want is None else want  # the continuous outputs: no term
+        torch.testing.assert_close(with_term - without, want, rtol=1e-4, atol=1e-7)
+        compared += int(want.abs().max() > 1e-4)
+    assert compared > 0

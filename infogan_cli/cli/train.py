@@ -47,6 +47,10 @@ def train(
         None, show_default=shown_default("consistency_loss"),
         help="The consistency loss itself: kl (Q's answer on the transformed image towards its answer on the original) or iic (the mutual information of the two answers, which also asks the real images to spread evenly over the code's values).",
     ),
+    consistency_trains_q: Optional[bool] = typer.Option(
+        None, "--consistency-trains-q/--no-consistency-trains-q", show_default=shown_default("consistency_trains_q"),
+        help="Let the consistency loss train the Q head too, not only D's shared trunk.",
+    ),
     lambda_orthogonal: Optional[float] = typer.Option(
         None, min=0, show_default=shown_default("lambda_orthogonal"),
         help="Weight of a penalty on the squared cosine between the image changes that different continuous codes make, so that each code changes something else (16 images of each batch are generated once more per continuous code; 0: off).",
@@ -100,6 +104,7 @@ def train(
         consistency_transform=consistency_transform,
         consistency_loss=consistency_loss,
         lambda_orthogonal=lambda_orthogonal,
+        consistency_trains_q=consistency_trains_q,
         continuous_loss=continuous_loss,
         mi_updates_trunk=mi_updates_trunk,
         seed=seed,
