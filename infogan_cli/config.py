@@ -18,7 +18,7 @@ from .errors import ConfigError
 
 CONTINUOUS_PRIORS = ("uniform", "normal")
 CONTINUOUS_LOSSES = ("gaussian", "mse")
-CONSISTENCY_TRANSFORM_NAMES = ("affine", "shift-scale")  # the keys of augment.CONSISTENCY_TRANSFORMS
+CONSISTENCY_TRANSFORM_NAMES = ("affine", "shift-scale", "shift-scale-elastic")  # the keys of augment.CONSISTENCY_TRANSFORMS
 CONSISTENCY_LOSSES = ("kl", "iic")  # losses.categorical_consistency, losses.paired_information_loss
 ARCHITECTURES = ("paper", "tutorial")
 IMAGE_SIZES = (28, 32, 64)

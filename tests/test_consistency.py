@@ -223,7 +223,7 @@ def test_consistency_transform_from_the_command_line(capsys, tmp_path):
 
     tiny = ["--dataset", "fake", "--width", "4", "--noise-dim", "8", "--batch-size", "16", "--max-steps", "2", "--device", "cpu"]
     code, _, err = run_main(capsys, "train", *tiny, "--out", str(tmp_path / "bad"), "--consistency-transform", "rotate")
-    assert code == 2 and err == "error: unknown consistency transform 'rotate'\nhint: use one of: affine, shift-scale\n"
+    assert code == 2 and err == "error: unknown consistency transform 'rotate'\nhint: use one of: affine, shift-scale, shift-scale-elastic\n"
     assert not (tmp_path / "bad").exists()
     code, _, err = run_main(capsys, "train", *tiny, "--out", str(tmp_path / "run"), "--consistency-transform", "shift-scale")
     assert code == 0, err
@@ -309,3 +309,35 @@ def test_consistency_trains_the_q_head_only_when_asked(tmp_path):
         torch.testing.assert_close(with_term - without, want, rtol=1e-4, atol=1e-7)
         compared += int(want.abs().max() > 1e-4)
     assert compared > 0
+
+
+# --- the elastic bend of shift-scale-elastic
+
+
+def test_displacement_is_bounded_smooth_and_per_image():
+    from infogan_cli.augment import random_displacement
+
+    limits = AffineRange(elastic_pixels=3.0)
+    field = random_displacement(torch.Size([6, 1, 28, 28]), limits, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert field.shape == (6, 28, 28, 2)
+    pixels = field * 14  # one pixel is 2 / 28 in grid coordinates
+    assert pixels.abs().max() <= 3.0 + 1e-4 and pixels.abs().max() > 1.5
+    # Smooth: neighbouring pixels move alike (a 4 x 4 grid upsampled to 28 x 28).
+    assert (pixels[:, 1:] - pixels[:, :-1]).abs().max() < 1.0
+    assert not torch.allclose(pixels[0], pixels[1])
+
+
+def test_elastic_family_bends_strokes_and_the_others_draw_as_before():
+    images = torch.full((4, 1, 28, 28), -1.0)
+    images[:, :, 6:22, 13:15] = 1.0
+    bent = random_affine(images, torch.Generator().manual_seed(5), CONSISTENCY_TRANSFORMS["shift-scale-elastic"])
+    shifted = random_affine(images, torch.Generator().manual_seed(5), CONSISTENCY_TRANSFORMS["shift-scale"])
+    assert not torch.allclose(bent, shifted)  # same shifts and scales, plus the bend
+    # Without a bend no displacement is drawn: the generator's stream, and so every existing
+    # family's transforms, are what they were.
+    generator = torch.Generator().manual_seed(5)
+    random_affine(images, generator, CONSISTENCY_TRANSFORMS["shift-scale"])
+    expected = torch.Generator().manual_seed(5)
+    random_affine_matrices(4, CONSISTENCY_TRANSFORMS["shift-scale"], expected, torch.device("cpu"))
+    assert torch.equal(generator.get_state(), expected.get_state())
+    assert set(CONSISTENCY_TRANSFORMS) == set(CONSISTENCY_TRANSFORM_NAMES)

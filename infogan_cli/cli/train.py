@@ -41,7 +41,7 @@ def train(
     ),
     consistency_transform: Optional[str] = typer.Option(
         None, show_default=shown_default("consistency_transform"),
-        help="Transforms of the consistency loss: affine (rotation, shear, stretch, shift) or shift-scale (shifts and one uniform scale, leaving slant and width to the continuous codes).",
+        help="Transforms of the consistency loss: affine (rotation, shear, stretch, shift), shift-scale (shifts and one uniform scale, leaving slant and width to the continuous codes) or shift-scale-elastic (the same plus a smooth bend of the strokes by up to 3 pixels).",
     ),
     consistency_loss: Optional[str] = typer.Option(
         None, show_default=shown_default("consistency_loss"),
