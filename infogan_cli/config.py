@@ -27,6 +27,7 @@ FOLDER_CHANNELS = 3  # and --channels'
 
 # Upper bounds for anything read from a file or the command line.
 MAX_NOISE_DIM = 4096
+MAX_NOISE_SCALE = 100.0
 MAX_CODES = 64
 MAX_CARDINALITY = 1024
 MAX_WIDTH = 4096
@@ -37,6 +38,9 @@ class LatentSpec:
     """The generator's input: noise z plus control codes c1..cN (categorical first)."""
 
     noise_dim: int = 62
+    # The generator sees noise_scale * z, z ~ N(0, 1) (latent.generator_input): below 1 the codes
+    # start with more say over the image than the noise (ClusterGAN samples z with std 0.1).
+    noise_scale: float = 1.0
     categorical: tuple[int, ...] = (10,)
     continuous: int = 2
     continuous_prior: str = "uniform"
@@ -45,6 +49,11 @@ class LatentSpec:
         object.__setattr__(self, "categorical", tuple(int(k) for k in self.categorical))
         _check_int("noise_dim", self.noise_dim, 0, MAX_NOISE_DIM)
         _check_int("continuous", self.continuous, 0, MAX_CODES)
+        if isinstance(self.noise_scale, bool) or not isinstance(self.noise_scale, (int, float)) or not (
+            math.isfinite(self.noise_scale) and 0 < self.noise_scale <= MAX_NOISE_SCALE
+        ):
+            raise ConfigError(f"noise scale must be in (0, {MAX_NOISE_SCALE}], got {self.noise_scale!r}")
+        object.__setattr__(self, "noise_scale", float(self.noise_scale))
         if len(self.categorical) > MAX_CODES:
             raise ConfigError(f"at most {MAX_CODES} categorical codes, got {len(self.categorical)}")
         for cardinality in self.categorical:

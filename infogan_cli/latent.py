@@ -40,8 +40,8 @@ def sample_latent(
 
 
 def generator_input(spec: LatentSpec, latent: LatentBatch) -> torch.Tensor:
-    """Concatenate [noise, one-hot c1, ..., continuous codes] into (B, spec.input_dim)."""
-    parts = [latent.noise]
+    """Concatenate [noise_scale * noise, one-hot c1, ..., continuous codes] into (B, spec.input_dim)."""
+    parts = [latent.noise * spec.noise_scale if spec.noise_scale != 1.0 else latent.noise]
     parts += [
         F.one_hot(codes, k).to(latent.noise.dtype)
         for codes, k in zip(latent.categorical, spec.categorical)

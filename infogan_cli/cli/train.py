@@ -29,6 +29,7 @@ def train(
     max_steps: Optional[int] = typer.Option(None, min=1, show_default=shown_default("max_steps"), help="Stop after this many steps, even mid-epoch."),
     batch_size: Optional[int] = typer.Option(None, min=1, show_default=shown_default("batch_size"), help="Images per step."),
     noise_dim: Optional[int] = typer.Option(None, min=0, show_default=shown_default("noise_dim"), help="Dimensions of the N(0, 1) noise z."),
+    noise_scale: Optional[float] = typer.Option(None, show_default=shown_default("noise_scale"), help="The generator sees noise-scale * z: below 1 the codes start with more say over the image than the noise."),
     categorical: Optional[list[int]] = typer.Option(None, show_default=shown_default("categorical"), help="A categorical code with this many values; repeat for several."),
     continuous: Optional[int] = typer.Option(None, min=0, show_default=shown_default("continuous"), help="Number of continuous codes."),
     continuous_prior: Optional[str] = typer.Option(None, show_default=shown_default("continuous_prior"), help="Prior of continuous codes: uniform (Unif(-1, 1)) or normal (N(0, 1))."),
@@ -120,6 +121,7 @@ def train(
         compile=compile,
         latent=dict(
             noise_dim=noise_dim,
+            noise_scale=noise_scale,
             categorical=tuple(categorical) if categorical else None,
             continuous=continuous,
             continuous_prior=continuous_prior,
