@@ -11,7 +11,8 @@
 - Sample quality: the Frechet distance between real test and generated images in the reference
   classifier's penultimate features (not Inception's: not comparable with published FIDs), next to
   the real-train-vs-real-test distance (its floor).
-- The categorical MI lower bound H(c) - CE in nats, next to its ceiling ln K.
+- The categorical MI lower bound H(c) - CE in nats, next to its ceiling ln K, and the information of
+  Q's categorical predictions on the real images (no labels needed: an unsupervised check).
 
 The maths lives in ``metrics.py``; this module generates, measures and builds the JSON record
 (``EvaluationResult.to_json``, schema ``SCHEMA``, documented key by key in docs/cli.md).
@@ -33,6 +34,7 @@ from .data import ImageDataset, to_unit_range
 from .errors import ConfigError, DataError
 from .json_output import json_safe
 from .latent import LatentBatch
+from .losses import categorical_information
 from .metrics import (
     ClusterScores,
     MigScores,
@@ -221,6 +223,9 @@ class EvaluationResult:
     split: str = "test"
     seed: int = 0
     categorical_values: dict[str, int] = field(default_factory=dict)  # code -> K
+    # code -> I(x; c) of Q's predictions on the scored real images, nats; needs no labels. Runs
+    # that merge digits score lower (docs/study.md): an unsupervised check of a run.
+    real_information: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The record ``infogan evaluate --json`` prints: headline numbers at the top level,
@@ -248,6 +253,7 @@ class EvaluationResult:
             "classifier_frechet_distance": self.fid,
             "classifier_frechet_distance_floor": self.fid_floor,
             **{f"abs_rho_{m}": None if best.get(m) is None else abs(best[m][1]) for m in MEASURES},
+            "q_real_information": self.real_information.get(self.label_code) if self.label_code else None,
             "mig": self.mig.mean if self.mig else None,
             **{f"mig_{m}": gaps.get(m) for m in MEASURES},
             "q": None if q is None else {
@@ -274,7 +280,8 @@ class EvaluationResult:
             "continuous_codes": None if self.continuous is None else _continuous_json(self.continuous),
             "mutual_info_gap": None if self.mig is None else _mig_json(self.mig),
             "mi_categorical": {
-                name: {"nats": value, "ceiling_nats": self.mi_ceiling[name]} for name, value in self.mi_categorical.items()
+                name: {"nats": value, "ceiling_nats": self.mi_ceiling[name], "real_nats": self.real_information.get(name)}
+                for name, value in self.mi_categorical.items()
             } or None,
         })
 
@@ -393,6 +400,13 @@ def evaluate_checkpoint(
     real_codes = model.predict_codes(to_unit_range(test_data.images)) if len(test_data) else None
     q_scores = None
     code_scores: dict[str, ClusterScores] = {}
+    real_information = {}
+    if real_codes is not None and len(test_data) >= 2:
+        real_information = {
+            # >= 0 in exact arithmetic; rounding can leave -1e-7 for a model that predicts nothing
+            name: max(0.0, float(categorical_information(logits)))
+            for name, logits in zip(spec.categorical_names, real_codes.categorical_logits)
+        }
     label_code = 0  # index of the categorical code compared with the labels (c1 where none can be)
     if spec.categorical and test_data.labels is not None and real_codes is not None:
         labels = test_data.labels.cpu().numpy()
@@ -459,6 +473,7 @@ def evaluate_checkpoint(
         split=split,
         seed=seed,
         categorical_values=dict(zip(spec.categorical_names, spec.categorical)),
+        real_information=real_information,
     )
 
 

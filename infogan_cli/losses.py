@@ -73,13 +73,18 @@ def real_information(q: QOutput) -> torch.Tensor:
     """
     total = q.continuous_mean.new_zeros((), dtype=torch.float32)
     for logits in q.categorical_logits:
-        log_p = F.log_softmax(logits.float(), dim=1)
-        p = log_p.exp()
-        marginal = p.mean(dim=0)
-        marginal_entropy = -(marginal * torch.log(marginal.clamp_min(1e-12))).sum()
-        conditional_entropy = -(p * log_p).sum(dim=1).mean()
-        total = total + marginal_entropy - conditional_entropy
+        total = total + categorical_information(logits)
     return total
+
+
+def categorical_information(logits: torch.Tensor) -> torch.Tensor:
+    """H(mean_x Q(c|x)) - mean_x H(Q(c|x)) of one categorical code over a batch (nats, <= ln K)."""
+    log_p = F.log_softmax(logits.float(), dim=1)
+    p = log_p.exp()
+    marginal = p.mean(dim=0)
+    marginal_entropy = -(marginal * torch.log(marginal.clamp_min(1e-12))).sum()
+    conditional_entropy = -(p * log_p).sum(dim=1).mean()
+    return marginal_entropy - conditional_entropy
 
 
 def mutual_information_estimates(spec: LatentSpec, per_code: list[float], continuous_kind: str) -> list[float | None]:

@@ -36,7 +36,7 @@ JSON_KEYS = {
     "schema", "checkpoint", "step", "dataset", "split", "seed", "n_real", "n_samples", "label_code",
     "q_accuracy", "q_purity", "q_nmi", "q_ari", "sample_accuracy", "digits_covered", "classifier_accuracy",
     "classifier_frechet_distance", "classifier_frechet_distance_floor", "abs_rho_slant", "abs_rho_thickness", "abs_rho_width",
-    "mig", "mig_slant", "mig_thickness", "mig_width",
+    "q_real_information", "mig", "mig_slant", "mig_thickness", "mig_width",
     "q", "categorical_codes", "samples", "continuous_codes", "mutual_info_gap", "mi_categorical",
 }
 CPU = torch.device("cpu")
@@ -198,6 +198,7 @@ def test_tiny_untrained_model_evaluates_end_to_end(checkpoints, fake_data, tiny_
     assert document["classifier_frechet_distance"] > document["classifier_frechet_distance_floor"] >= 0  # noise vs squares
     mi = document["mi_categorical"]["c1"]
     assert mi["ceiling_nats"] == pytest.approx(math.log(10)) and mi["nats"] <= mi["ceiling_nats"]
+    assert document["q_real_information"] == mi["real_nats"] and 0 <= mi["real_nats"] <= mi["ceiling_nats"] + 1e-6
     continuous = document["continuous_codes"]
     assert continuous["sweep"] == {"values": [-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0], "rows": 10, "seed": 4}
     assert set(continuous["spearman"]) == set(continuous["abs_spearman"]) == set(continuous["best_by_code"]) == {"c2", "c3"}

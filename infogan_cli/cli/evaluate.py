@@ -207,6 +207,11 @@ def show_results(result, seconds: float) -> None:
     )
     for name, value in result.mi_categorical.items():
         table.add_row(f"MI {name}", f"{value:.3f}", f"nats, H(c) - CE; ceiling ln K = {result.mi_ceiling[name]:.3f}")
+    for name, value in result.real_information.items():
+        table.add_row(
+            f"real-image info {name}", f"{value:.3f}",
+            f"nats, of Q's {name} on the real images (no labels used); ceiling {result.mi_ceiling[name]:.3f}; lower when digits merge",
+        )
     stderr.print(table)
     if result.continuous is not None:
         stderr.print(_continuous_table(result.continuous))
