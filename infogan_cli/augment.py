@@ -24,11 +24,6 @@ class AffineRange:
     scale: float = 0.1  # per axis, so it also stretches width and height apart
     translate: float = 0.1  # fraction of the image side
     isotropic: bool = False  # one scale for both axes: sizes change, proportions (width) do not
-    # A smooth random displacement of up to this many pixels (0: none), drawn on a coarse grid of
-    # elastic_grid x elastic_grid points and upsampled: it bends strokes locally (a serif, the
-    # opening of a 4) while the digit's overall slant and width stay.
-    elastic_pixels: float = 0.0
-    elastic_grid: int = 4
 
 
 # The transform families the consistency loss can draw from (TrainConfig.consistency_transform).
@@ -37,11 +32,6 @@ CONSISTENCY_TRANSFORMS = {
     "affine": AffineRange(),
     # Shift and a small uniform scale only: leaves slant and width to the continuous codes.
     "shift-scale": AffineRange(rotation_degrees=0.0, shear_degrees=0.0, scale=0.1, translate=0.1, isotropic=True),
-    # The same plus a smooth local bend of up to 3 pixels: changes a digit's handwriting, not its
-    # slant or width.
-    "shift-scale-elastic": AffineRange(
-        rotation_degrees=0.0, shear_degrees=0.0, scale=0.1, translate=0.1, isotropic=True, elastic_pixels=3.0
-    ),
 }
 
 
@@ -73,21 +63,7 @@ def random_affine(images: torch.Tensor, generator: torch.Generator, limits: Affi
     """
     theta = random_affine_matrices(images.shape[0], limits, generator, images.device)
     grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
-    if limits.elastic_pixels > 0:
-        grid = grid + random_displacement(images.shape, limits, generator, images.device).to(grid.dtype)
     moved = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
     if images.is_contiguous(memory_format=torch.channels_last):
         moved = moved.contiguous(memory_format=torch.channels_last)
     return moved
-
-
-def random_displacement(shape: torch.Size, limits: AffineRange, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-    """(B, H, W, 2) offsets in ``F.grid_sample``'s [-1, 1] coordinates: uniform draws of up to
-    ``limits.elastic_pixels`` pixels per axis on a coarse grid, upsampled bilinearly (so the bound holds everywhere)."""
-    n, _, height, width = shape
-    points = limits.elastic_grid
-    coarse = torch.rand(n, 2, points, points, generator=generator, device=device) * 2 - 1
-    # One pixel is 2 / size in grid_sample's coordinates; x offsets first, as grids are (x, y).
-    coarse = coarse * limits.elastic_pixels * torch.tensor([2 / width, 2 / height], device=device).view(1, 2, 1, 1)
-    field = F.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=True)
-    return field.permute(0, 2, 3, 1)

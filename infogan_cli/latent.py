@@ -40,8 +40,8 @@ def sample_latent(
 
 
 def generator_input(spec: LatentSpec, latent: LatentBatch) -> torch.Tensor:
-    """Concatenate [noise_scale * noise, one-hot c1, ..., continuous codes] into (B, spec.input_dim)."""
-    parts = [latent.noise * spec.noise_scale if spec.noise_scale != 1.0 else latent.noise]
+    """Concatenate [noise, one-hot c1, ..., continuous codes] into (B, spec.input_dim)."""
+    parts = [latent.noise]
     parts += [
         F.one_hot(codes, k).to(latent.noise.dtype)
         for codes, k in zip(latent.categorical, spec.categorical)
@@ -86,21 +86,3 @@ def fixed_noise_grid(
     else:
         noise = torch.randn(rows * columns, spec.noise_dim, generator=generator, device=noise.device)
     return LatentBatch(noise, categorical, continuous)
-
-
-def code_step_probe(spec: LatentSpec, latent: LatentBatch, n: int, step: float) -> LatentBatch:
-    """The first ``n`` rows of ``latent`` once per continuous code, that code moved by ``step``.
-
-    Code-major: rows [i*n, (i+1)*n) move code i. Each value moves towards the prior's centre,
-    so a moved uniform code stays inside Unif(-1, 1) whenever step <= 1. With the unmoved rows
-    these give finite-difference image changes per code (losses.code_orthogonality).
-    """
-    k = spec.continuous
-    base = latent.continuous[:n]
-    moved = base.repeat(k, 1)
-    for i in range(k):
-        rows = slice(i * n, (i + 1) * n)
-        moved[rows, i] = base[:, i] - step * torch.sign(base[:, i])
-    return LatentBatch(
-        latent.noise[:n].repeat(k, 1), [codes[:n].repeat(k) for codes in latent.categorical], moved
-    )

@@ -2,7 +2,7 @@
 
 A run's metrics.jsonl (``infogan plot`` and the metrics.png of ``infogan train``): three panels
 share the step axis:
-  D and G loss                the adversarial game (and the consistency and orthogonality terms, when logged)
+  D and G loss                the adversarial game (and the consistency KL, when logged)
   MI lower bound per code     against the entropy of the code's prior (dashed): ln K for a K-way
                               categorical code, h(Unif(-1, 1)) = ln 2 or h(N(0, 1)) for a continuous one;
                               plus the categorical codes' information on real images (mi_real)
@@ -117,11 +117,7 @@ def build_panels(records: list[dict[str, Any]], config: TrainConfig | None) -> l
     loss_series = [series("D loss", COLORS[0], [r.get("loss_d") for r in records]), series("G loss", COLORS[1], [r.get("loss_g") for r in records])]
     consistency = [r.get("consistency") for r in records]
     if any(_finite(v) is not None for v in consistency):  # only runs with --lambda-consistency > 0 log it
-        kind = "IIC: ln K - I" if config is not None and config.consistency_loss == "iic" else "KL"
-        loss_series.append(series(f"consistency ({kind}, nats)", COLORS[3], consistency))
-    orthogonality = [r.get("orthogonality") for r in records]
-    if any(_finite(v) is not None for v in orthogonality):  # only runs with --lambda-orthogonal > 0 log it
-        loss_series.append(series("code orthogonality (cos^2)", COLORS[4], orthogonality))
+        loss_series.append(series("consistency (KL, nats)", COLORS[3], consistency))
     losses = Panel("D and G loss (binary cross-entropy)", loss_series)
     code_names = _code_names(records, config)
     mi_series, no_estimate = [], []

@@ -34,14 +34,12 @@ from .config import IMAGE_SIZES, RESUME_LENGTH, TrainConfig, resumed_config
 from .data import ImageDataset, load_dataset, to_unit_range
 from .errors import CheckpointError, ConfigError, DataError, TrainingDiverged
 from .folder import folder_batches
-from .latent import code_step_probe, fixed_noise_grid, generator_input, sample_latent
+from .latent import fixed_noise_grid, generator_input, sample_latent
 from .losses import (
     adversarial_loss,
     categorical_consistency,
-    code_orthogonality,
     mutual_information_estimates,
     mutual_information_loss,
-    paired_information_loss,
     real_information,
 )
 from .models import build_models
@@ -61,11 +59,6 @@ _RANK_SEED_STRIDE = 1_000_000_007  # keeps the latent streams of different ranks
 _EPOCH_SEED_STRIDE = 1_000_003  # keeps the epoch orders of different seeds apart
 METRIC_NAMES = ("loss_d", "loss_g", "loss_mi", "mi_real")
 CONSISTENCY_METRIC = "consistency"  # logged after METRIC_NAMES when lambda_consistency > 0
-ORTHOGONALITY_METRIC = "orthogonality"  # and then this, when lambda_orthogonal > 0
-# The orthogonality penalty's finite differences: rows of the batch moved, and how far each code
-# moves (a quarter of Unif(-1, 1)'s range: a visible change, not bf16 rounding noise).
-PROBE_ROWS = 16
-PROBE_STEP = 0.5
 
 
 def sub_seed(value: int) -> int:
@@ -171,13 +164,7 @@ class Trainer:
         self.total_steps = min(total, config.max_steps) if config.max_steps else total
         # The consistency loss needs a categorical code to be consistent about.
         self.uses_consistency = config.lambda_consistency > 0 and bool(config.latent.categorical)
-        # The orthogonality penalty needs two continuous codes to compare.
-        self.uses_orthogonality = config.lambda_orthogonal > 0 and config.latent.continuous >= 2
-        self.metric_names = (
-            METRIC_NAMES
-            + ((CONSISTENCY_METRIC,) if self.uses_consistency else ())
-            + ((ORTHOGONALITY_METRIC,) if self.uses_orthogonality else ())
-        )
+        self.metric_names = METRIC_NAMES + ((CONSISTENCY_METRIC,) if self.uses_consistency else ())
         self.step = 0
         self.saved_step = -1  # the step of the newest checkpoint written by this process
         self.changes: list[str] = []  # set by prepare() on resume: "epochs 3 -> 5"
@@ -255,15 +242,8 @@ class Trainer:
         config, spec = self.config, self.config.latent
         real = real.contiguous(memory_format=self.memory_format)
         latent = sample_latent(spec, real.shape[0], self.rng)
-        generated = generator_input(spec, latent)
-        if self.uses_orthogonality:
-            # The moved copies go through the same generator call as the batch (one forward, as
-            # DDP wants, and the same batch-norm statistics for an image and its moved copies).
-            probe = code_step_probe(spec, latent, min(PROBE_ROWS, real.shape[0]), PROBE_STEP)
-            generated = torch.cat([generated, generator_input(spec, probe)])
         with self._autocast():
-            output = self.g_model(generated)
-        fake, moved_fakes = output[: real.shape[0]], output[real.shape[0] :]  # (B, C, H, W), (k*n, C, H, W)
+            fake = self.g_model(generator_input(spec, latent))  # (B, C, H, W)
 
         # D step. Every discriminator pass goes through forward() and is followed by its own
         # backward, as DDP requires; the gradients of the real and fake halves add up.
@@ -279,19 +259,9 @@ class Trainer:
             moved = random_affine(real, self.rng, CONSISTENCY_TRANSFORMS[config.consistency_transform])
             with self._autocast():
                 _, moved_codes = self.d_model(moved)
-                if config.consistency_loss == "iic":
-                    consistency = paired_information_loss(real_codes, moved_codes)
-                else:
-                    consistency = categorical_consistency(real_codes, moved_codes)
-            if config.consistency_trains_q:
-                self.optimizer_g.zero_grad(set_to_none=True)  # the Q head's gradient: this term's alone
+                consistency = categorical_consistency(real_codes, moved_codes)
+            # Trains the trunk (the Q head's gradients here are dropped, as for the D step's MI term).
             self._backward(config.lambda_consistency * consistency)
-            # Trains the trunk. The Q head belongs to the G+Q optimizer, which zeroes gradients at its
-            # step: its gradient here is dropped (as for the D step's MI term) unless kept for that step.
-            if config.consistency_trains_q:
-                q_head_gradients = [p.grad for p in self.discriminator.q_head.parameters()]
-                for parameter in self.discriminator.q_head.parameters():
-                    parameter.grad = None  # so that the MI term below does not add into the kept tensors
             extra.append(consistency.detach())
         with self._autocast():
             fake_logits, fake_codes = self.d_model(fake.detach())
@@ -309,21 +279,13 @@ class Trainer:
         # G+Q step on the same fakes, through the updated discriminator. This step does not update
         # the trunk or the D head, so their weight gradients are not computed (same result, less work).
         self.optimizer_g.zero_grad(set_to_none=True)
-        if self.uses_consistency and config.consistency_trains_q:
-            for parameter, gradient in zip(self.discriminator.q_head.parameters(), q_head_gradients):
-                parameter.grad = gradient
         self._freeze_discriminator(True)
         try:
             with self._autocast():
                 logits, codes = self.d_model(fake)
                 loss_g = adversarial_loss(logits, True)
                 loss_mi, per_code = mutual_information_loss(codes, latent, config.lambda_cat, config.lambda_cont, config.continuous_loss)
-                loss_generator = loss_g + loss_mi
-                if self.uses_orthogonality:
-                    orthogonality = code_orthogonality(fake[: len(moved_fakes) // spec.continuous], moved_fakes)
-                    loss_generator = loss_generator + config.lambda_orthogonal * orthogonality
-                    extra.append(orthogonality.detach())
-            self._backward(loss_generator)
+            self._backward(loss_g + loss_mi)
         finally:
             self._freeze_discriminator(False)
         self._step(self.optimizer_g)

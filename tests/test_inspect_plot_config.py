@@ -362,10 +362,3 @@ def test_plot_shows_the_consistency_kl_when_logged(tmp_path) -> None:
     assert [s.label for s in series] == ["D loss", "G loss", "consistency (KL, nats)"]
     assert [v for _, v in series[2].points] == [0.2, 0.2]
     assert [s.label for s in build_panels([json.loads(metric_line(1, 1.0))], None)[0].series] == ["D loss", "G loss"]
-
-
-def test_plot_names_the_iic_consistency_and_shows_the_orthogonality_penalty(tmp_path) -> None:
-    logged = [{**json.loads(metric_line(step, 1.0)), "consistency": 0.4, "orthogonality": 0.1} for step in (1, 2)]
-    series = build_panels(logged, TrainConfig(consistency_loss="iic", lambda_orthogonal=1.0))[0].series
-    assert [s.label for s in series] == ["D loss", "G loss", "consistency (IIC: ln K - I, nats)", "code orthogonality (cos^2)"]
-    assert [v for _, v in series[3].points] == [0.1, 0.1]

@@ -63,26 +63,6 @@ def test_generator_input_is_noise_onehots_continuous():
     assert z[7].item() == pytest.approx(0.25)
 
 
-def test_noise_scale_scales_only_the_noise_and_is_validated_and_stored(tmp_path):
-    from infogan_cli.checkpoint import load_checkpoint
-    from infogan_cli.config import ConfigError, latent_from_dict
-    from infogan_cli.trainer import train
-    from tests.conftest import tiny_config
-
-    plain, scaled = LatentSpec(noise_dim=4, continuous=2), LatentSpec(noise_dim=4, continuous=2, noise_scale=0.1)
-    latent = sample_latent(plain, 3, torch.Generator().manual_seed(0))  # the scale does not change what is drawn
-    a, b = generator_input(plain, latent), generator_input(scaled, latent)
-    torch.testing.assert_close(b[:, :4], 0.1 * a[:, :4])
-    torch.testing.assert_close(b[:, 4:], a[:, 4:])  # codes as they were
-    for bad in (0, -1.0, float("nan"), 1e9, True, "0.1"):
-        with pytest.raises(ConfigError, match="noise scale"):
-            LatentSpec(noise_scale=bad)
-    assert latent_from_dict({"noise_dim": 4}).noise_scale == 1.0  # specs stored before the option
-    config = tiny_config(latent=LatentSpec(noise_dim=8, noise_scale=0.25), max_steps=1)
-    checkpoint = list(train(config, tmp_path))[-1].checkpoint
-    assert load_checkpoint(checkpoint).config.latent.noise_scale == 0.25
-
-
 def test_same_generator_seed_same_latent():
     spec = LatentSpec()
     a = sample_latent(spec, 8, torch.Generator().manual_seed(3))

@@ -29,7 +29,6 @@ def train(
     max_steps: Optional[int] = typer.Option(None, min=1, show_default=shown_default("max_steps"), help="Stop after this many steps, even mid-epoch."),
     batch_size: Optional[int] = typer.Option(None, min=1, show_default=shown_default("batch_size"), help="Images per step."),
     noise_dim: Optional[int] = typer.Option(None, min=0, show_default=shown_default("noise_dim"), help="Dimensions of the N(0, 1) noise z."),
-    noise_scale: Optional[float] = typer.Option(None, show_default=shown_default("noise_scale"), help="The generator sees noise-scale * z: below 1 the codes start with more say over the image than the noise."),
     categorical: Optional[list[int]] = typer.Option(None, show_default=shown_default("categorical"), help="A categorical code with this many values; repeat for several."),
     continuous: Optional[int] = typer.Option(None, min=0, show_default=shown_default("continuous"), help="Number of continuous codes."),
     continuous_prior: Optional[str] = typer.Option(None, show_default=shown_default("continuous_prior"), help="Prior of continuous codes: uniform (Unif(-1, 1)) or normal (N(0, 1))."),
@@ -42,19 +41,7 @@ def train(
     ),
     consistency_transform: Optional[str] = typer.Option(
         None, show_default=shown_default("consistency_transform"),
-        help="Transforms of the consistency loss: affine (rotation, shear, stretch, shift), shift-scale (shifts and one uniform scale, leaving slant and width to the continuous codes) or shift-scale-elastic (the same plus a smooth bend of the strokes by up to 3 pixels).",
-    ),
-    consistency_loss: Optional[str] = typer.Option(
-        None, show_default=shown_default("consistency_loss"),
-        help="The consistency loss itself: kl (Q's answer on the transformed image towards its answer on the original) or iic (the mutual information of the two answers, which also asks the real images to spread evenly over the code's values).",
-    ),
-    consistency_trains_q: Optional[bool] = typer.Option(
-        None, "--consistency-trains-q/--no-consistency-trains-q", show_default=shown_default("consistency_trains_q"),
-        help="Let the consistency loss train the Q head too, not only D's shared trunk.",
-    ),
-    lambda_orthogonal: Optional[float] = typer.Option(
-        None, min=0, show_default=shown_default("lambda_orthogonal"),
-        help="Weight of a penalty on the squared cosine between the image changes that different continuous codes make, so that each code changes something else (16 images of each batch are generated once more per continuous code; 0: off).",
+        help="Transforms of the consistency loss: affine (rotation, shear, stretch, shift) or shift-scale (shifts and one uniform scale, leaving slant and width to the continuous codes).",
     ),
     lr_d: Optional[float] = typer.Option(None, show_default=shown_default("lr_d"), help="Adam learning rate of the discriminator."),
     lr_g: Optional[float] = typer.Option(None, show_default=shown_default("lr_g"), help="Adam learning rate of the generator and Q head."),
@@ -103,9 +90,6 @@ def train(
         lambda_cont=lambda_cont,
         lambda_consistency=lambda_consistency,
         consistency_transform=consistency_transform,
-        consistency_loss=consistency_loss,
-        lambda_orthogonal=lambda_orthogonal,
-        consistency_trains_q=consistency_trains_q,
         continuous_loss=continuous_loss,
         mi_updates_trunk=mi_updates_trunk,
         seed=seed,
@@ -121,7 +105,6 @@ def train(
         compile=compile,
         latent=dict(
             noise_dim=noise_dim,
-            noise_scale=noise_scale,
             categorical=tuple(categorical) if categorical else None,
             continuous=continuous,
             continuous_prior=continuous_prior,
