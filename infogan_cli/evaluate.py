@@ -223,8 +223,8 @@ class EvaluationResult:
     split: str = "test"
     seed: int = 0
     categorical_values: dict[str, int] = field(default_factory=dict)  # code -> K
-    # code -> I(x; c) of Q's predictions on the scored real images, nats; needs no labels. Runs
-    # that merge digits score lower (docs/study.md): an unsupervised check of a run.
+    # code -> I(x; c) of Q's predictions on the scored real images, nats; needs no labels. In our
+    # MNIST screens it ranked runs as their Q accuracy did (docs/study.md): a label-free check.
     real_information: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

@@ -210,7 +210,7 @@ def show_results(result, seconds: float) -> None:
     for name, value in result.real_information.items():
         table.add_row(
             f"real-image info {name}", f"{value:.3f}",
-            f"nats, of Q's {name} on the real images (no labels used); ceiling {result.mi_ceiling[name]:.3f}; lower when digits merge",
+            f"nats, of Q's {name} on the real images (no labels used; ceiling {result.mi_ceiling[name]:.3f}): higher in runs that match the digits better",
         )
     stderr.print(table)
     if result.continuous is not None:
