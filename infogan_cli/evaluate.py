@@ -400,7 +400,7 @@ def evaluate_checkpoint(
     real_codes = model.predict_codes(to_unit_range(test_data.images)) if len(test_data) else None
     q_scores = None
     code_scores: dict[str, ClusterScores] = {}
-    real_information = {}
+    real_information: dict[str, float] = {}
     if real_codes is not None and len(test_data) >= 2:
         real_information = {
             # >= 0 in exact arithmetic; rounding can leave -1e-7 for a model that predicts nothing

@@ -199,6 +199,11 @@ def test_tiny_untrained_model_evaluates_end_to_end(checkpoints, fake_data, tiny_
     mi = document["mi_categorical"]["c1"]
     assert mi["ceiling_nats"] == pytest.approx(math.log(10)) and mi["nats"] <= mi["ceiling_nats"]
     assert document["q_real_information"] == mi["real_nats"] and 0 <= mi["real_nats"] <= mi["ceiling_nats"] + 1e-6
+    from infogan_cli.data import to_unit_range
+    from infogan_cli.losses import categorical_information
+
+    expected = categorical_information(model.predict_codes(to_unit_range(test.images)).categorical_logits[0]).item()
+    assert mi["real_nats"] == pytest.approx(max(0.0, expected), abs=1e-6)  # Q's answers on the scored real images
     continuous = document["continuous_codes"]
     assert continuous["sweep"] == {"values": [-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0], "rows": 10, "seed": 4}
     assert set(continuous["spearman"]) == set(continuous["abs_spearman"]) == set(continuous["best_by_code"]) == {"c2", "c3"}

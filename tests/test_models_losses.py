@@ -165,7 +165,7 @@ def test_categorical_information_is_high_only_for_confident_even_predictions():
 
     confident = torch.nn.functional.one_hot(torch.arange(40) % 10, 10).float() * 40
     assert categorical_information(confident).item() == pytest.approx(math.log(10), abs=1e-5)
-    # Two values take the same images (a merge): one value is never predicted, ln 10 -> lower.
+    # Confident and even over 9 of the 10 values (one never predicted): ln 9.
     merged = torch.nn.functional.one_hot(torch.arange(36) % 9, 10).float() * 40
     assert categorical_information(merged).item() == pytest.approx(math.log(9), abs=1e-3)
     # Unsure between two values on every image: ln 2 less than confident.
