@@ -25,10 +25,11 @@ from infogan_cli.classifier import (
     train_classifier,
 )
 from infogan_cli.config import LatentSpec, ModelConfig
-from infogan_cli.data import ImageDataset, load_dataset
+from infogan_cli.data import ImageDataset, load_dataset, to_unit_range
 from infogan_cli.errors import CheckpointError
 from infogan_cli.evaluate import MEASURES, evaluate_checkpoint, measure_images, measure_in_chunks
 from infogan_cli.infogan import InfoGAN
+from infogan_cli.losses import categorical_information
 from tests.conftest import run_main as run_cli, untrained_checkpoint
 
 MODEL = ModelConfig(width=4, hidden=16, q_hidden=8)
@@ -199,9 +200,6 @@ def test_tiny_untrained_model_evaluates_end_to_end(checkpoints, fake_data, tiny_
     mi = document["mi_categorical"]["c1"]
     assert mi["ceiling_nats"] == pytest.approx(math.log(10)) and mi["nats"] <= mi["ceiling_nats"]
     assert document["q_real_information"] == mi["real_nats"] and 0 <= mi["real_nats"] <= mi["ceiling_nats"] + 1e-6
-    from infogan_cli.data import to_unit_range
-    from infogan_cli.losses import categorical_information
-
     expected = categorical_information(model.predict_codes(to_unit_range(test.images)).categorical_logits[0]).item()
     assert mi["real_nats"] == pytest.approx(max(0.0, expected), abs=1e-6)  # Q's answers on the scored real images
     continuous = document["continuous_codes"]

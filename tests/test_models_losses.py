@@ -163,13 +163,13 @@ def test_real_information_values():
 def test_categorical_information_is_high_only_for_confident_even_predictions():
     from infogan_cli.losses import categorical_information
 
-    confident = torch.nn.functional.one_hot(torch.arange(40) % 10, 10).float() * 40
+    one_hot = torch.nn.functional.one_hot(torch.arange(40) % 10, 10).float()
+    confident = one_hot * 40
     assert categorical_information(confident).item() == pytest.approx(math.log(10), abs=1e-5)
     # Confident and even over 9 of the 10 values (one never predicted): ln 9.
     merged = torch.nn.functional.one_hot(torch.arange(36) % 9, 10).float() * 40
     assert categorical_information(merged).item() == pytest.approx(math.log(9), abs=1e-3)
     # Unsure between two values on every image: ln 2 less than confident.
-    unsure = torch.log(torch.nn.functional.one_hot(torch.arange(40) % 10, 10).float() + torch.roll(
-        torch.nn.functional.one_hot(torch.arange(40) % 10, 10).float(), 1, dims=1) + 1e-9)
+    unsure = torch.log(one_hot + one_hot.roll(1, dims=1) + 1e-9)
     assert categorical_information(unsure).item() == pytest.approx(math.log(10) - math.log(2), abs=1e-4)
     assert categorical_information(torch.zeros(40, 10)).item() == pytest.approx(0.0, abs=1e-6)
