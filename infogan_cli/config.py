@@ -192,6 +192,23 @@ class TrainConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
+@dataclass(frozen=True)
+class StartsConfig:
+    """Several starts of one run (starts.py): ``count`` seeds train ``epochs`` epochs each, and the
+    one whose Q reads the most information from real images trains on to the end. One start is a
+    plain run."""
+
+    count: int = 1
+    epochs: int = 2  # mi_real over epoch 2 picks the better of two seeds; over epoch 1 it carries no signal (docs/study.md)
+
+    def __post_init__(self) -> None:
+        _check_int("starts", self.count, 1, MAX_STARTS)
+        _check_int("start_epochs", self.epochs, 1, 1_000_000)
+
+
+MAX_STARTS = 64
+
+
 def _check_int(name: str, value: Any, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{name} must be an integer, got {value!r}")

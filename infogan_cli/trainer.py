@@ -408,12 +408,14 @@ def _trim_metrics(path: Path, step: int) -> None:
 # --overwrite deletes only these, so a user's own files (even in checkpoints/) stay.
 # metrics.png: `infogan train` at the end, via plot.py; tensorboard/: `infogan train --tensorboard`
 # (SummaryWriter's "events.out.tfevents.<time>.<host>.<pid>.<n>").
+# starts.json and starts/seed-*/ (each a run of these files): `infogan train --starts K` (starts.py).
 RUN_FILES: dict[str, tuple[str, ...]] = {
-    ".": ("config.json", "metrics.jsonl", "metrics.png", "last.safetensors"),
+    ".": ("config.json", "metrics.jsonl", "metrics.png", "last.safetensors", "starts.json"),
     "checkpoints": ("step-*.safetensors",),
     "samples": ("epoch-*.png", "step-*.png"),
     "tensorboard": ("events.out.tfevents.*",),
 }
+STARTS_FOLDER = "starts"  # the starts of a several-start run, one run folder each: starts/seed-<seed>
 
 
 def _run_files(out_dir: Path, temporaries_only: bool = False) -> Iterator[Path]:
@@ -438,21 +440,34 @@ def _remove_stale_temporaries(out_dir: Path) -> None:
 
 def holds_run(out_dir: Path) -> bool:
     """Whether ``out_dir`` holds a run: its config.json (written as training starts, so a run
-    killed before its first checkpoint counts) or a last.safetensors."""
-    return any(os.path.lexists(out_dir / name) for name in ("config.json", "last.safetensors"))
+    killed before its first checkpoint counts), a last.safetensors, or the starts.json of a
+    several-start run (written before its first start trains)."""
+    return any(os.path.lexists(out_dir / name) for name in ("config.json", "last.safetensors", "starts.json"))
 
 
 def remove_run(out_dir: Path) -> None:
     """Delete the run's own files (RUN_FILES, and temporaries of their writes) from ``out_dir``,
-    then its subfolders where that leaves them empty; everything else stays."""
+    and the runs of its starts, then its subfolders where that leaves them empty; everything else
+    stays."""
+    starts = out_dir / STARTS_FOLDER
+    if starts.is_dir() and not starts.is_symlink():
+        for start in starts.glob("seed-*"):
+            if start.is_dir() and not start.is_symlink():
+                remove_run(start)
+                _remove_if_empty(start)
+        _remove_if_empty(starts)
     for path in _run_files(out_dir):
         path.unlink(missing_ok=True)
     for folder in RUN_FILES:
         if folder != "." and (out_dir / folder).is_dir() and not (out_dir / folder).is_symlink():
-            try:
-                (out_dir / folder).rmdir()
-            except OSError:  # the user's files are in it
-                pass
+            _remove_if_empty(out_dir / folder)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:  # the user's files are in it
+        pass
 
 
 def prepare(

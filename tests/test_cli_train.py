@@ -176,12 +176,12 @@ def test_tensorboard_logging(cli, tmp_path):
 def test_tensorboard_missing_is_a_one_line_error(tmp_path, monkeypatch):
     import sys
 
-    from infogan_cli.cli.train import tensorboard_writer
+    from infogan_cli.cli.train import require_tensorboard
     from infogan_cli.errors import ConfigError
 
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if not installed
     with pytest.raises(ConfigError, match="needs the tensorboard package"):
-        tensorboard_writer(tmp_path)
+        require_tensorboard()
 
 
 # ----------------------------------------------------------------------------- run folders

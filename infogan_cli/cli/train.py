@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import typer
 
-from infogan_cli.config import DEFAULT_PRESET, PRESETS
+from infogan_cli.config import DEFAULT_PRESET, MAX_STARTS, PRESETS, StartsConfig
 
 from .common import ensure_writable_dir, stderr
 from .defaults import shown_default
@@ -55,6 +55,11 @@ def train(
     compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", show_default=shown_default("compile"), help="torch.compile the networks (helps on GPUs; slower on this project's CPUs)."),
     sync_bn: Optional[bool] = typer.Option(None, "--sync-bn/--no-sync-bn", show_default=shown_default("sync_bn"), help="Under torchrun on CUDA: batch-norm statistics over the global batch."),
     seed: Optional[int] = typer.Option(None, min=0, show_default=shown_default("seed"), help="Random seed; recorded in the run."),
+    starts: Optional[int] = typer.Option(
+        None, min=1, max=MAX_STARTS, show_default=str(StartsConfig().count),
+        help="Train this many starts (seeds --seed, --seed + 1000, ...) for --start-epochs epochs each, keep the one whose Q reads the most information from real images (mi_real, no labels) and train it on: fewer merged digits, for (starts - 1) x start-epochs more epochs.",
+    ),
+    start_epochs: Optional[int] = typer.Option(None, min=1, show_default=str(StartsConfig().epochs), help="Epochs each start trains before the choice (--starts)."),
     device: Optional[str] = typer.Option(None, show_default=shown_default("device"), help="auto, cpu, cuda, cuda:N or mps."),
     out: Optional[Path] = typer.Option(None, show_default="runs/<timestamp>", help="Run folder."),
     log_every: Optional[int] = typer.Option(None, min=1, show_default=shown_default("log_every"), help="Steps between metric lines."),
@@ -112,8 +117,14 @@ def train(
         model=dict(architecture=architecture, width=width),
     )
     config = build_train_config(preset or DEFAULT_PRESET, **overrides)
+    # None: as the run began (on --resume), else one start.
+    starts_config = None if starts is None and start_epochs is None else StartsConfig(
+        starts if starts is not None else StartsConfig().count, start_epochs if start_epochs is not None else StartsConfig().epochs
+    )
     ensure_writable_dir(out_dir)
-    code = run_training(config, out_dir, resume, detect_anomaly, tensorboard, given=given_fields(preset, overrides), overwrite=overwrite)
+    code = run_training(
+        config, out_dir, resume, detect_anomaly, tensorboard, given=given_fields(preset, overrides), overwrite=overwrite, starts=starts_config
+    )
     raise typer.Exit(code)
 
 
@@ -134,23 +145,32 @@ def options_with_file(ctx: typer.Context, path: Path, given: dict[str, Any]) -> 
     return {**given, **{name: value for name, value in from_file.items() if name not in explicit}}
 
 
-def tensorboard_writer(out_dir: Path):
-    """A SummaryWriter logging into RUN_DIR/tensorboard, or a one-line error if not installed."""
+def require_tensorboard() -> None:
+    """A one-line error before training if --tensorboard cannot work."""
     from infogan_cli.errors import ConfigError
 
     try:
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
     except ImportError:
         raise ConfigError("--tensorboard needs the tensorboard package", hint="pip install 'infogan[tensorboard]'") from None
-    return SummaryWriter(log_dir=str(out_dir / "tensorboard"))
 
 
-def logged_to_tensorboard(events, writer):
-    """Pass events through, writing each logged interval's scalars to TensorBoard."""
+def logged_to_tensorboard(events, out_dir: Path):
+    """Pass events through, writing each logged interval's scalars of the run to
+    RUN_DIR/tensorboard (not those of the starts it is chosen from: they train the same steps).
+    The writer is made at the first scalars, so a run refused at its start writes nothing."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from infogan_cli.starts import StartBegun, StartChosen
     from infogan_cli.trainer import StepLogged
 
+    writer = None
+    in_start = False
     for event in events:
-        if isinstance(event, StepLogged):
+        if isinstance(event, (StartBegun, StartChosen)):
+            in_start = isinstance(event, StartBegun)
+        if isinstance(event, StepLogged) and not in_start:
+            writer = writer or SummaryWriter(log_dir=str(out_dir / "tensorboard"))
             m = event.metrics
             for name in ("loss_d", "loss_g", "loss_mi", "mi_real", "consistency", "images_per_s"):
                 if name in m:  # consistency: only when the loss is on
@@ -160,15 +180,19 @@ def logged_to_tensorboard(events, writer):
                     writer.add_scalar(f"mi/{code}", nats, event.step)
             writer.flush()
         yield event
-    writer.close()
+    if writer is not None:
+        writer.close()
 
 
 def run_training(
-    config, out_dir: Path, resume: bool, detect_anomaly: bool = False, tensorboard: bool = False, given=None, overwrite: bool = False
+    config, out_dir: Path, resume: bool, detect_anomaly: bool = False, tensorboard: bool = False, given=None, overwrite: bool = False,
+    starts=None,
 ) -> int:
     """Drive the trainer, showing its events; returns the exit code. ``given``: the config fields
-    set on the command line (or by --preset / --config), the ones a resume may change."""
-    from infogan_cli.trainer import train
+    set on the command line (or by --preset / --config), the ones a resume may change. ``starts``:
+    a StartsConfig, or None (as the run began; a new run: one start)."""
+    from infogan_cli.starts import StartBegun, StartChosen, StartFailed, train_with_starts
+    from infogan_cli.trainer import TrainFinished, TrainStarted
 
     received: list[int] = []
 
@@ -179,33 +203,34 @@ def run_training(
 
     previous = {s: signal.signal(s, on_signal) for s in SIGNAL_EXIT_CODES}
     try:
-        events = train(
-            config, out_dir, resume=resume, should_stop=lambda: bool(received), detect_anomaly=detect_anomaly,
+        events = train_with_starts(
+            config, out_dir, starts, resume=resume, should_stop=lambda: bool(received), detect_anomaly=detect_anomaly,
             given=given, overwrite=overwrite,
         )
-        started = next(events)  # data and checkpoint errors surface here, before any display
         if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
-            finished = [e for e in events][-1]
+            finished = [e for e in events if isinstance(e, TrainFinished)][-1]
             return SIGNAL_EXIT_CODES[signal.Signals(received[0])] if finished.interrupted else 0
-        if started.start_step >= started.total_steps:
-            for _ in events:  # the trainer ends at once, writing nothing
-                pass
-            show_run_at_its_end(started)
-            return 0
         if tensorboard:
-            events = logged_to_tensorboard(events, tensorboard_writer(out_dir))
-        cfg = started.config
-        resuming = f" | resuming at step {started.start_step}" if resume else ""
-        if started.changes:
-            resuming += f" with {', '.join(started.changes)}"
-        stderr.print(
-            f"run {started.out_dir} | {cfg.dataset}: {started.n_images} images | device {started.device} | "
-            f"seed {started.seed} | batch {cfg.batch_size} | {started.steps_per_epoch} steps/epoch" + resuming,
-            soft_wrap=True,
-        )
-        for warning in started.warnings:
-            stderr.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
-        finished = show_progress(events, started) if stderr.is_terminal else show_log_lines(events, started)
+            require_tensorboard()
+            events = logged_to_tensorboard(events, out_dir)
+        finished, at_end = None, False
+        for event in events:  # data and checkpoint errors surface at the first, before any display
+            if isinstance(event, StartBegun):
+                stderr.print(f"start {event.index}/{event.count}: seed {event.seed}, {event.epochs} epochs in {event.out_dir}", soft_wrap=True, highlight=False)
+            elif isinstance(event, StartChosen):
+                scores = ", ".join(f"seed {seed} {'failed' if score is None else f'{score:.3f}'}" for seed, score in event.scores.items())
+                stderr.print(
+                    f"chose seed {event.seed}: Q's information on real images over the last epoch, nats: {scores} "
+                    f"(the same run as --seed {event.seed}; record in {event.record})",
+                    soft_wrap=True, highlight=False,
+                )
+            elif isinstance(event, TrainStarted):
+                at_end = event.start_step >= event.total_steps
+                finished = show_training(event, events, resume)
+                if isinstance(finished, StartFailed):
+                    stderr.print(f"[yellow]warning:[/] start seed {finished.seed} diverged ({finished.message}); it is left out of the choice", soft_wrap=True)
+                elif finished.interrupted:
+                    break
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -216,9 +241,37 @@ def run_training(
             soft_wrap=True,
         )
         return SIGNAL_EXIT_CODES[signal.Signals(received[0])]
+    if at_end:  # the run had reached its end: nothing was trained or written
+        return 0
     stderr.print(f"done: {finished.step} steps in {finished.seconds / 60:.1f} min; checkpoint {finished.checkpoint}", soft_wrap=True)
     write_metrics_plot(out_dir)
     return 0
+
+
+def show_training(started, events, resume: bool):
+    """Show one training (a start, or the run) from its TrainStarted to its end; returns its
+    TrainFinished, or the StartFailed of a start that diverged."""
+    from infogan_cli.trainer import STARTS_FOLDER
+
+    if started.start_step >= started.total_steps:  # the trainer ends at once, writing nothing
+        finished = next(events)
+        if started.out_dir.parent.name == STARTS_FOLDER:
+            stderr.print(f"start seed {started.seed} has trained its {started.start_step} steps", soft_wrap=True, highlight=False)
+        else:
+            show_run_at_its_end(started)
+        return finished
+    cfg = started.config
+    resuming = f" | resuming at step {started.start_step}" if resume or started.start_step else ""
+    if started.changes:
+        resuming += f" with {', '.join(started.changes)}"
+    stderr.print(
+        f"run {started.out_dir} | {cfg.dataset}: {started.n_images} images | device {started.device} | "
+        f"seed {started.seed} | batch {cfg.batch_size} | {started.steps_per_epoch} steps/epoch" + resuming,
+        soft_wrap=True,
+    )
+    for warning in started.warnings:
+        stderr.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+    return show_progress(events, started) if stderr.is_terminal else show_log_lines(events, started)
 
 
 def show_run_at_its_end(started) -> None:
@@ -255,6 +308,7 @@ def show_progress(events, started):
     """A live rich progress bar for terminals; returns the TrainFinished event."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    from infogan_cli.starts import StartFailed
     from infogan_cli.trainer import EpochFinished, StepLogged, TrainFinished
 
     progress = Progress(
@@ -278,13 +332,14 @@ def show_progress(events, started):
                 )
             elif isinstance(event, EpochFinished):
                 progress.console.print(f"epoch {event.epoch} done (step {event.step}): samples in {event.sample_path}", soft_wrap=True)
-            elif isinstance(event, TrainFinished):
+            elif isinstance(event, (TrainFinished, StartFailed)):
                 return event
     raise RuntimeError("trainer ended without a TrainFinished event")
 
 
 def show_log_lines(events, started):
     """Plain lines for logs and pipes (no live display): one per logged interval."""
+    from infogan_cli.starts import StartFailed
     from infogan_cli.trainer import EpochFinished, StepLogged, TrainFinished
 
     begun = time.perf_counter()
@@ -300,6 +355,6 @@ def show_log_lines(events, started):
             )
         elif isinstance(event, EpochFinished):
             stderr.print(f"epoch {event.epoch} done (step {event.step}): samples in {event.sample_path}", soft_wrap=True)
-        elif isinstance(event, TrainFinished):
+        elif isinstance(event, (TrainFinished, StartFailed)):
             return event
     raise RuntimeError("trainer ended without a TrainFinished event")
