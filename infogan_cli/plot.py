@@ -7,6 +7,8 @@ share the step axis:
                               categorical code, h(Unif(-1, 1)) = ln 2 or h(N(0, 1)) for a continuous one;
                               plus the categorical codes' information on real images (mi_real)
   images/s                    throughput per log interval
+  starts                      for a run trained with --starts: each start's mi_real up to the
+                              choice, the chosen one named, so the choice shows
 
 And the confusion matrix of ``infogan evaluate``: code values (rows) x labels, shaded by row share.
 """
@@ -138,6 +140,30 @@ def build_panels(records: list[dict[str, Any]], config: TrainConfig | None) -> l
     )
     speed = Panel("throughput (images/s)", [series("images/s", COLORS[2], [r.get("images_per_s") for r in records])])
     return [losses, mi, speed]
+
+
+def starts_panel(run_dir: Path) -> Panel | None:
+    """For a run trained with --starts (its starts.json): each start's ``mi_real`` by step up to
+    the choice, labelled with its score; the chosen start's metrics are the run's own. None for a
+    run trained from one start."""
+    path = run_dir / "starts.json"
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        epochs, chosen = int(record["epochs"]), record.get("chosen")
+        starts = [(int(start["seed"]), start.get("mi_real")) for start in record["starts"]]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path} is not a readable record of starts ({type(exc).__name__})") from None
+    series = []
+    for index, (seed, score) in enumerate(starts):
+        metrics = (run_dir if seed == chosen else run_dir / "starts" / f"seed-{seed}") / "metrics.jsonl"
+        if not metrics.is_file():  # not begun yet
+            continue
+        records = [r for r in read_metrics(metrics) if float(r.get("epoch", 0)) <= epochs]
+        label = f"seed {seed}" + (" (chosen)" if seed == chosen else "") + (f": {score:.3f}" if _finite(score) is not None else "")
+        series.append(Series(label, COLORS[index % len(COLORS)], [(float(r["step"]), _finite(r.get("mi_real"))) for r in records]))
+    return Panel(f"starts: Q's information on real images (nats); the choice: the highest mean over epoch {epochs}", series)
 
 
 def _code_names(records: list[dict[str, Any]], config: TrainConfig | None) -> list[str]:
@@ -316,7 +342,9 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
     if out_path.is_dir():
         raise InfoganError(f"output {out_path} is a folder", hint="pass --out with a file path")
     records = read_metrics(run_dir / "metrics.jsonl")
-    png = figure_png(render_figure(build_panels(records, read_run_config(run_dir))))
+    panels = build_panels(records, read_run_config(run_dir))
+    starts = starts_panel(run_dir)
+    png = figure_png(render_figure(panels + ([starts] if starts is not None else [])))
     from .files import atomic_write_bytes
 
     return atomic_write_bytes(out_path, png)

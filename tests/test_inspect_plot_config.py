@@ -21,7 +21,7 @@ from infogan_cli.config_file import OptionSpec, read_options_file, spec_from_ann
 from infogan_cli.errors import CheckpointError, ConfigError, InfoganError
 from infogan_cli.models import build_models
 from infogan_cli.plot import (
-    COLORS, PANEL_HEIGHT, PANEL_WIDTH, build_panels, confusion_figure, figure_png, plot_run, render_figure,
+    COLORS, PANEL_HEIGHT, PANEL_WIDTH, build_panels, confusion_figure, figure_png, plot_run, render_figure, starts_panel,
 )
 from infogan_cli.summary import summarize_checkpoint
 
@@ -165,6 +165,30 @@ def test_plot_writes_a_png_of_three_panels(cli, tmp_path) -> None:
     assert pixels_in(image, speed, COLORS[0]) == 0  # the D loss stays in its own panel
     assert [t.get_text() for t in losses.get_legend().get_texts()] == ["D loss", "G loss"]
     assert speed.get_xlabel() == "step" and losses.get_xlim() == (50.0, 150.0)
+
+
+def test_plot_of_a_run_with_starts_adds_each_starts_information_on_real_images(tmp_path) -> None:
+    # Two starts of 1 epoch (100 steps); seed 1000 was chosen, so its lines are the run's own
+    # (trained on to step 200) and seed 0's stay in its start folder.
+    def with_real(step, mi_real):
+        return json.dumps({**json.loads(metric_line(step, 1.0)), "mi_real": mi_real}) + "\n"
+
+    run_dir = write_run(tmp_path / "run", [with_real(step, 2.0) for step in (50, 100, 150, 200)])
+    write_run(run_dir / "starts" / "seed-0", [with_real(step, 1.0) for step in (50, 100)])
+    record = {"epochs": 1, "chosen": 1000, "starts": [{"seed": 0, "mi_real": 1.0}, {"seed": 1000, "mi_real": 2.0}, {"seed": 2000, "mi_real": None}]}
+    (run_dir / "starts.json").write_text(json.dumps(record))
+    plot_run(run_dir)
+    with Image.open(run_dir / "metrics.png") as image:
+        assert image.size == (PANEL_WIDTH, 4 * PANEL_HEIGHT)
+    panel = starts_panel(run_dir)
+    assert [s.label for s in panel.series] == ["seed 0: 1.000", "seed 1000 (chosen): 2.000"]  # seed 2000 had not begun
+    assert [s.points for s in panel.series] == [[(50.0, 1.0), (100.0, 1.0)], [(50.0, 2.0), (100.0, 2.0)]]  # up to the choice
+    assert "the highest mean over epoch 1" in panel.title
+
+    (run_dir / "starts.json").write_text('{"epochs": 1}')
+    with pytest.raises(ConfigError, match="is not a readable record of starts"):
+        plot_run(run_dir)
+    assert starts_panel(tmp_path / "nowhere") is None
 
 
 def test_plot_breaks_lines_at_missing_values(tmp_path) -> None:
