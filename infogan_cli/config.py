@@ -29,6 +29,7 @@ MAX_NOISE_DIM = 4096
 MAX_CODES = 64
 MAX_CARDINALITY = 1024
 MAX_WIDTH = 4096
+MAX_EPOCHS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the networks
 
     def __post_init__(self) -> None:
-        _check_int("epochs", self.epochs, 1, 1_000_000)
+        _check_int("epochs", self.epochs, 1, MAX_EPOCHS)
         if self.max_steps is not None:
             _check_int("max_steps", self.max_steps, 1, 10**9)
         _check_int("batch_size", self.batch_size, 1, 65536)
@@ -203,10 +204,11 @@ class StartsConfig:
 
     def __post_init__(self) -> None:
         _check_int("starts", self.count, 1, MAX_STARTS)
-        _check_int("start_epochs", self.epochs, 1, 1_000_000)
+        _check_int("start_epochs", self.epochs, 1, MAX_EPOCHS)
 
 
 MAX_STARTS = 64
+START_SEED_STRIDE = 1000  # start i of --seed S trains with seed S + 1000 i: runs of seeds 0-999 share no start
 
 
 def _check_int(name: str, value: Any, low: int, high: int) -> None:

@@ -3,16 +3,17 @@ most information from real images (``mi_real``, no labels needed) trains on to t
 
 Why: whether a run finds ten digits or merges two is mostly settled early, and Q's information on
 real images over epoch 2 picks the better of two seeds in most pairs (docs/study.md). The chosen
-start's files move into the run folder and it resumes there, so the run is exactly the plain run
-of its seed (``infogan train --seed <chosen>``). RUN_DIR/starts.json records the choice, and the
-other starts stay in RUN_DIR/starts/seed-<seed>/ to look at.
+start's files move into the run folder and it resumes there, so the run trains the same weights as
+the plain run of its seed (``infogan train --seed <chosen>``). RUN_DIR/starts.json records the
+choice, and the other starts stay in RUN_DIR/starts/seed-<seed>/ to look at.
 
-Steps, each safe to interrupt (``--resume`` goes on from where it stopped):
-1. starts.json is written with the run's config and the start seeds;
-2. each start trains in its own folder (resumed if it has begun);
-3. the scores and the chosen seed are written to starts.json;
-4. the chosen start's files move into the run folder (finished on resume if cut short);
-5. the run resumes there, to its own length.
+Steps, each safe to interrupt, also by a hard kill (``--resume`` goes on from where it stopped):
+1. the first start passes the trainer's checks, then starts.json is written (config, seeds);
+2. each start trains in its own folder (on resume: from its newest intact checkpoint, or again from
+   step 0 if it has none), and its score (or failure) goes into starts.json as it ends;
+3. the chosen seed goes into starts.json;
+4. the chosen start's files move into the run folder (a move cut short is finished on resume);
+5. the run resumes there, with the run's settings, to its own length.
 """
 
 from __future__ import annotations
@@ -25,21 +26,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import RESUMABLE, StartsConfig, TrainConfig, resumed_config, train_from_dict
-from .errors import CheckpointError, ConfigError, TrainingDiverged
+from .checkpoint import latest_intact_checkpoint
+from .config import RESUMABLE, RESUME_LENGTH, START_SEED_STRIDE, StartsConfig, TrainConfig, resumed_config, train_from_dict
+from .errors import CheckpointError, ConfigError, InfoganError, TrainingDiverged
 from .files import atomic_write_bytes
 from .runtime import distributed_context
-from .trainer import RUN_FILES, STARTS_FOLDER, Event, TrainFinished, holds_run, remove_run, train
+from .trainer import RUN_FILES, STARTS_FOLDER, Event, TrainFinished, TrainStarted, holds_run, remove_run, train
 
 RECORD_NAME = "starts.json"
 RECORD_SCHEMA = 1
-START_SEED_STRIDE = 1000  # start i of --seed S trains with seed S + 1000 i: runs of seeds 0-999 share no start
 SCORE = "mi_real"  # the metric the choice maximises, averaged over the steps of the starts' last epoch
 
 
 @dataclass
 class StartBegun:
-    """A start is about to train (its own TrainStarted ... TrainFinished follow)."""
+    """A start is about to train: its own TrainStarted ... TrainFinished follow."""
 
     index: int  # 1-based
     count: int
@@ -49,20 +50,27 @@ class StartBegun:
 
 
 @dataclass
-class StartFailed:
-    """A start diverged (NaN or Inf); it is left out of the choice."""
+class StartDone:
+    """A start's result: its score, or why it has none (it diverged). Also for a start that was
+    done before a --resume."""
 
+    index: int
+    count: int
     seed: int
-    message: str
+    score: float | None
+    failed: str | None = None
 
 
 @dataclass
 class StartChosen:
-    """The choice: the run resumes from this seed's start (its TrainStarted follows)."""
+    """The choice: the run goes on from this seed's start (its TrainStarted follows)."""
 
     seed: int
     scores: dict[int, float | None]  # seed -> mean mi_real over the steps of the starts' last epoch; None: failed
     record: Path
+
+
+StartsEvent = Event | StartBegun | StartDone | StartChosen
 
 
 def start_seeds(seed: int, count: int) -> list[int]:
@@ -99,18 +107,24 @@ def selection_score(run_dir: Path, epoch: int) -> float | None:
 
 
 def read_record(out_dir: Path) -> dict[str, Any] | None:
-    """The run's starts.json, or None if it was trained from one start."""
+    """The run's starts.json, checked, or None if the run was trained from one start."""
     path = out_dir / RECORD_NAME
     if not path.exists():
         return None
     try:
         record = json.loads(path.read_text())
-        if record.get("schema") != RECORD_SCHEMA:
-            raise ValueError(f"schema {record.get('schema')!r}, not {RECORD_SCHEMA}")
+        if record["schema"] != RECORD_SCHEMA:
+            raise ValueError(f"schema {record['schema']!r}, not {RECORD_SCHEMA}")
         StartsConfig(record["count"], record["epochs"])
-        [int(start["seed"]) for start in record["starts"]]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, ConfigError) as exc:
-        raise CheckpointError(f"{path} is not a readable record of starts ({exc})", hint="start the run again with --overwrite") from None
+        seeds = [start["seed"] for start in record["starts"]]
+        if len(seeds) != record["count"] or not all(isinstance(seed, int) and not isinstance(seed, bool) for seed in seeds):
+            raise ValueError("the starts do not match their count")
+        if record["chosen"] is not None and record["chosen"] not in seeds:
+            raise ValueError(f"the chosen seed {record['chosen']!r} is not a start")
+        record["config"] = train_from_dict(record["config"]).to_dict()
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError, InfoganError) as exc:
+        reason = exc.message if isinstance(exc, InfoganError) else f"{type(exc).__name__}: {exc}"
+        raise CheckpointError(f"{path} is not a readable record of starts ({reason})", hint="start the run again with --overwrite") from None
     return record
 
 
@@ -121,72 +135,80 @@ def _write_record(out_dir: Path, record: dict[str, Any]) -> None:
 def train_with_starts(
     config: TrainConfig,
     out_dir: str | Path,
-    starts: StartsConfig | None = None,
+    starts: int | None = None,
+    start_epochs: int | None = None,
     resume: bool = False,
     should_stop: Callable[[], bool] = lambda: False,
     detect_anomaly: bool = False,
     given: Iterable[str] | None = None,
     overwrite: bool = False,
-) -> Iterator[Event | StartBegun | StartFailed | StartChosen]:
-    """``trainer.train`` from ``starts.count`` starts (None: as given when the run began, else
-    one). Yields the trainer's events of each start and of the run, with StartBegun before each
-    start, StartFailed for a start that diverged and StartChosen once the choice is made. One start
-    is exactly ``trainer.train``. ``resume`` continues a run where it stopped, whichever step it
-    was in; ``given`` is as for ``trainer.train``."""
+) -> Iterator[StartsEvent]:
+    """``trainer.train`` from ``starts`` starts of ``start_epochs`` epochs each (None: as the run
+    began on ``resume``; else StartsConfig's defaults). Yields the trainer's events of each start
+    and of the run, with StartBegun before a start trains, StartDone after it and StartChosen
+    once the choice is made. One start is ``trainer.train``. ``resume`` goes on where the run
+    stopped, whichever step it was in; ``given`` is as for ``trainer.train``."""
     out_dir = Path(out_dir)
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite exclude each other", hint="--resume continues the run in --out; --overwrite starts it again")
     record = read_record(out_dir) if resume else None
-    if record is None:
-        if resume:
-            if starts is not None and starts.count > 1:
-                raise ConfigError(
-                    f"--starts cannot change when resuming: the run in {out_dir} was trained from one start",
-                    hint="drop --starts, or start a new run with a fresh --out",
-                )
-            yield from train(config, out_dir, True, should_stop, detect_anomaly, given)
-            return
-        starts = starts or StartsConfig()
-        if starts.count == 1:
+    if resume and record is None:
+        if starts not in (None, 1) or start_epochs is not None:
+            raise ConfigError(
+                f"--starts and --start-epochs cannot be added when resuming: the run in {out_dir} was trained from one start",
+                hint="drop them, or start a new run with a fresh --out",
+            )
+        yield from train(config, out_dir, True, should_stop, detect_anomaly, given)
+        return
+    if record is None:  # a new run
+        count = StartsConfig().count if starts is None else starts
+        if count == 1:
+            if start_epochs is not None:
+                raise ConfigError("--start-epochs needs --starts 2 or more", hint="add --starts, or drop --start-epochs")
             yield from train(config, out_dir, False, should_stop, detect_anomaly, given, overwrite)
             return
-        _check_new(config, out_dir, starts, overwrite)
-        base = config
+        plan = StartsConfig(count, StartsConfig().epochs if start_epochs is None else start_epochs)
+        _check_choice_possible(config, plan)
+        seeds = start_seeds(config.seed, plan.count)
+        warnings = _clear_for_new_run(out_dir, seeds, overwrite)
         record = {
             "schema": RECORD_SCHEMA,
             "seed": config.seed,
-            "count": starts.count,
-            "epochs": starts.epochs,
+            "count": plan.count,
+            "epochs": plan.epochs,
             "score": f"mean {SCORE} (nats) over the steps of each start's last epoch",
-            "starts": [{"seed": seed, "folder": f"{STARTS_FOLDER}/seed-{seed}", SCORE: None} for seed in start_seeds(config.seed, starts.count)],
+            "starts": [{"seed": seed, "folder": f"{STARTS_FOLDER}/seed-{seed}", SCORE: None} for seed in seeds],
             "chosen": None,
-            "config": base.to_dict(),
+            "config": config.to_dict(),
         }
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _write_record(out_dir, record)
-    else:
-        recorded = StartsConfig(record["count"], record["epochs"])
-        if starts is not None and starts != recorded:
-            raise ConfigError(
-                f"--starts and --start-epochs cannot change when resuming: the run has {recorded.count} starts of {recorded.epochs} epochs",
-                hint="drop --starts and --start-epochs, or start a new run with a fresh --out",
-            )
-        if record["chosen"] is not None:  # chosen: finish moving the start in, then resume the run
-            _move_run(start_folder(out_dir, record["chosen"]), out_dir)
-            yield from train(config, out_dir, True, should_stop, detect_anomaly, given)
-            return
-        try:
-            base = train_from_dict(record["config"])
-        except (ConfigError, TypeError) as exc:
-            raise CheckpointError(f"{out_dir / RECORD_NAME} holds an invalid config ({exc})", hint="start the run again with --overwrite") from None
-        base, _ = resumed_config(base, config, RESUMABLE if given is None else given)
-        record["config"] = base.to_dict()
-        _write_record(out_dir, record)
-    yield from _choose_and_train(base, out_dir, record, should_stop, detect_anomaly)
+        # Written once the first start has passed the trainer's checks (data, device, batch size):
+        # a run refused at its start leaves nothing behind.
+        yield from _choose_and_train(config, out_dir, record, False, warnings, should_stop, detect_anomaly)
+        return
+    recorded = StartsConfig(record["count"], record["epochs"])
+    if (starts is not None and starts != recorded.count) or (start_epochs is not None and start_epochs != recorded.epochs):
+        raise ConfigError(
+            f"--starts and --start-epochs cannot change when resuming: the run has {recorded.count} starts of {recorded.epochs} epochs",
+            hint="drop --starts and --start-epochs, or start a new run with a fresh --out",
+        )
+    base, _ = resumed_config(train_from_dict(record["config"]), config, RESUME_LENGTH if given is None else given)
+    if record["chosen"] is None:
+        _check_choice_possible(base, recorded)
+    elif distributed_context().enabled:
+        raise ConfigError("--starts runs in one process, not under torchrun", hint="resume it without torchrun")
+    record["config"] = base.to_dict()  # what a later --resume starts from
+    _write_record(out_dir, record)
+    if record["chosen"] is None:
+        yield from _choose_and_train(base, out_dir, record, True, [], should_stop, detect_anomaly)
+        return
+    # Chosen: finish moving its start in (a hard kill may have cut the move short), then go on
+    # with the run's own settings, from the start's checkpoint until the run writes its own.
+    move_run(start_folder(out_dir, record["chosen"]), out_dir)
+    yield from train(dataclasses.replace(base, seed=record["chosen"]), out_dir, True, should_stop, detect_anomaly, RESUMABLE)
 
 
-def _check_new(config: TrainConfig, out_dir: Path, starts: StartsConfig, overwrite: bool) -> None:
-    """What a new several-start run needs before its first start trains."""
+def _check_choice_possible(config: TrainConfig, plan: StartsConfig) -> None:
+    """What a run needs until its starts are chosen."""
     if distributed_context().enabled:
         raise ConfigError("--starts runs in one process, not under torchrun", hint="drop --starts, or train without torchrun")
     if config.max_steps is not None:
@@ -194,56 +216,90 @@ def _check_new(config: TrainConfig, out_dir: Path, starts: StartsConfig, overwri
             "--starts and --max-steps exclude each other: the starts are compared after whole epochs",
             hint="set the run's length with --epochs",
         )
-    if config.epochs <= starts.epochs:
+    if config.epochs <= plan.epochs:
         raise ConfigError(
-            f"--starts needs --epochs above --start-epochs ({starts.epochs}), got {config.epochs}",
+            f"--starts needs --epochs above --start-epochs ({plan.epochs}), got {config.epochs}",
             hint="raise --epochs or lower --start-epochs",
         )
-    if holds_run(out_dir) or any(holds_run(start_folder(out_dir, seed)) for seed in start_seeds(config.seed, starts.count)):
-        if not overwrite:
+
+
+def _clear_for_new_run(out_dir: Path, seeds: list[int], overwrite: bool) -> list[str]:
+    """Refuse a folder that holds a run or a start of one, unless ``overwrite``, which removes its
+    files; returns the warning to show."""
+    leftover = [start_folder(out_dir, seed) for seed in seeds if holds_run(start_folder(out_dir, seed))]
+    if not holds_run(out_dir) and not leftover:
+        return []
+    if not overwrite:
+        if holds_run(out_dir):
             raise ConfigError(f"{out_dir} already holds a run: continue it with --resume, or pass a fresh --out (--overwrite replaces it)")
-        remove_run(out_dir)
+        raise ConfigError(
+            f"{leftover[0]} holds a start of an earlier run whose {RECORD_NAME} is missing",
+            hint="pass a fresh --out, or --overwrite to replace it",
+        )
+    remove_run(out_dir)
+    return [f"--overwrite: removed the previous run's files from {out_dir}"]
 
 
 def _choose_and_train(
-    base: TrainConfig, out_dir: Path, record: dict[str, Any], should_stop: Callable[[], bool], detect_anomaly: bool
-) -> Iterator[Event | StartBegun | StartFailed | StartChosen]:
-    seeds = [int(start["seed"]) for start in record["starts"]]
-    epochs = record["epochs"]
-    failed: dict[int, str] = {}
-    for index, seed in enumerate(seeds, 1):
+    base: TrainConfig,
+    out_dir: Path,
+    record: dict[str, Any],
+    record_written: bool,
+    warnings: list[str],
+    should_stop: Callable[[], bool],
+    detect_anomaly: bool,
+) -> Iterator[StartsEvent]:
+    count, epochs = record["count"], record["epochs"]
+    for index, start in enumerate(record["starts"], 1):
+        seed = start["seed"]
+        if start.get(SCORE) is not None or start.get("failed") is not None:  # done before a --resume
+            yield StartDone(index, count, seed, start.get(SCORE), start.get("failed"))
+            continue
         folder = start_folder(out_dir, seed)
+        notes = list(warnings)
+        warnings = []
+        resume_start = holds_run(folder) and latest_intact_checkpoint(folder)[0] is not None
+        if holds_run(folder) and not resume_start:  # killed before its first checkpoint
+            remove_run(folder)
+            notes.append(f"{folder} had no intact checkpoint: this start trains again from step 0")
         start_config = dataclasses.replace(base, seed=seed, epochs=epochs, max_steps=None)
-        yield StartBegun(index, len(seeds), seed, epochs, folder)
+        # A start resumed takes the run's resumable settings (device, precision, ...), as the run will.
+        events = train(start_config, folder, resume_start, should_stop, detect_anomaly, RESUMABLE)
         try:
-            # A start resumed takes the run's resumable settings (device, precision, ...), as the run will.
-            for event in train(start_config, folder, holds_run(folder), should_stop, detect_anomaly, RESUMABLE):
+            for event in events:
+                if isinstance(event, TrainStarted):  # the trainer's checks passed
+                    if not record_written:
+                        out_dir.mkdir(parents=True, exist_ok=True)
+                        _write_record(out_dir, record)
+                        record_written = True
+                    event.warnings[:0] = notes
+                    yield StartBegun(index, count, seed, epochs, folder)
                 yield event
                 if isinstance(event, TrainFinished) and event.interrupted:
                     return
-        except TrainingDiverged as exc:
-            failed[seed] = exc.message
-            yield StartFailed(seed, exc.message)
-    scores = {seed: None if seed in failed else selection_score(start_folder(out_dir, seed), epochs) for seed in seeds}
-    ranked = [seed for seed in seeds if scores[seed] is not None]
+            score = selection_score(folder, epochs)
+            failed = None if score is not None else f"no metrics logged in epoch {epochs}"
+        except TrainingDiverged as exc:  # raised while training, so after TrainStarted: the record exists
+            score, failed = None, exc.message
+        start[SCORE] = score
+        if failed is not None:
+            start["failed"] = failed
+        _write_record(out_dir, record)  # each result as it comes: a --resume does not train it again
+        yield StartDone(index, count, seed, score, failed)
+    scores = {start["seed"]: start.get(SCORE) for start in record["starts"]}
+    ranked = [seed for seed, score in scores.items() if score is not None]
     if not ranked:
-        raise TrainingDiverged(
-            f"none of the {len(seeds)} starts trained to a score: {'; '.join(f'seed {s}: {m}' for s, m in failed.items()) or 'no metric lines'}",
-            hint="lower the learning rates or lambdas",
-        )
+        failures = "; ".join(f"seed {start['seed']}: {start.get('failed')}" for start in record["starts"])
+        raise TrainingDiverged(f"none of the {count} starts trained to a score ({failures})", hint="lower the learning rates or lambdas")
     chosen = max(ranked, key=lambda seed: scores[seed])  # ties: the earlier start
-    for start in record["starts"]:
-        start[SCORE] = scores[int(start["seed"])]
-        if int(start["seed"]) in failed:
-            start["failed"] = failed[int(start["seed"])]
     record["chosen"] = chosen
-    _write_record(out_dir, record)  # before the move, so an interrupted move is finished on resume
+    _write_record(out_dir, record)  # before the move, so that a move cut short is finished on --resume
     yield StartChosen(chosen, scores, out_dir / RECORD_NAME)
-    _move_run(start_folder(out_dir, chosen), out_dir)
+    move_run(start_folder(out_dir, chosen), out_dir)
     yield from train(dataclasses.replace(base, seed=chosen), out_dir, True, should_stop, detect_anomaly, RESUMABLE)
 
 
-def _move_run(source: Path, target: Path) -> None:
+def move_run(source: Path, target: Path) -> None:
     """Move a run's own files (RUN_FILES) from ``source`` into ``target`` by renames, checkpoints
     first and config.json last, then remove ``source`` where that empties it. Safe to repeat: a
     move cut short is finished by the next call."""

@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import typer
 
-from infogan_cli.config import DEFAULT_PRESET, MAX_STARTS, PRESETS, StartsConfig
+from infogan_cli.config import DEFAULT_PRESET, MAX_STARTS, PRESETS, START_SEED_STRIDE, StartsConfig
 
 from .common import ensure_writable_dir, stderr
 from .defaults import shown_default
@@ -57,9 +57,9 @@ def train(
     seed: Optional[int] = typer.Option(None, min=0, show_default=shown_default("seed"), help="Random seed; recorded in the run."),
     starts: Optional[int] = typer.Option(
         None, min=1, max=MAX_STARTS, show_default=str(StartsConfig().count),
-        help="Train this many starts (seeds --seed, --seed + 1000, ...) for --start-epochs epochs each, keep the one whose Q reads the most information from real images (mi_real, no labels) and train it on: fewer merged digits, for (starts - 1) x start-epochs more epochs.",
+        help=f"Train this many starts (seeds --seed, --seed + {START_SEED_STRIDE}, ...) for --start-epochs epochs each, keep the one whose Q reads the most information from real images (mi_real, no labels) and train it on: fewer merged digits, for (starts - 1) x start-epochs more epochs.",
     ),
-    start_epochs: Optional[int] = typer.Option(None, min=1, show_default=str(StartsConfig().epochs), help="Epochs each start trains before the choice (--starts)."),
+    start_epochs: Optional[int] = typer.Option(None, min=1, show_default=str(StartsConfig().epochs), help="Epochs each start trains before the choice (with --starts 2 or more)."),
     device: Optional[str] = typer.Option(None, show_default=shown_default("device"), help="auto, cpu, cuda, cuda:N or mps."),
     out: Optional[Path] = typer.Option(None, show_default="runs/<timestamp>", help="Run folder."),
     log_every: Optional[int] = typer.Option(None, min=1, show_default=shown_default("log_every"), help="Steps between metric lines."),
@@ -117,13 +117,10 @@ def train(
         model=dict(architecture=architecture, width=width),
     )
     config = build_train_config(preset or DEFAULT_PRESET, **overrides)
-    # None: as the run began (on --resume), else one start.
-    starts_config = None if starts is None and start_epochs is None else StartsConfig(
-        starts if starts is not None else StartsConfig().count, start_epochs if start_epochs is not None else StartsConfig().epochs
-    )
     ensure_writable_dir(out_dir)
     code = run_training(
-        config, out_dir, resume, detect_anomaly, tensorboard, given=given_fields(preset, overrides), overwrite=overwrite, starts=starts_config
+        config, out_dir, resume, detect_anomaly, tensorboard, given=given_fields(preset, overrides), overwrite=overwrite,
+        starts=starts, start_epochs=start_epochs,
     )
     raise typer.Exit(code)
 
@@ -149,49 +146,53 @@ def require_tensorboard() -> None:
     """A one-line error before training if --tensorboard cannot work."""
     from infogan_cli.errors import ConfigError
 
+    import importlib
+
     try:
-        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+        importlib.import_module("torch.utils.tensorboard")  # it imports the tensorboard package
     except ImportError:
         raise ConfigError("--tensorboard needs the tensorboard package", hint="pip install 'infogan[tensorboard]'") from None
 
 
-def logged_to_tensorboard(events, out_dir: Path):
-    """Pass events through, writing each logged interval's scalars of the run to
-    RUN_DIR/tensorboard (not those of the starts it is chosen from: they train the same steps).
-    The writer is made at the first scalars, so a run refused at its start writes nothing."""
+def logged_to_tensorboard(events):
+    """Pass events through, writing each logged interval's scalars to the tensorboard/ folder of
+    the run folder being trained (a start's own, until the chosen one moves into the run's). A
+    writer is made at its first scalars, so a run refused at its start writes nothing."""
     from torch.utils.tensorboard import SummaryWriter
 
-    from infogan_cli.starts import StartBegun, StartChosen
-    from infogan_cli.trainer import StepLogged
+    from infogan_cli.trainer import StepLogged, TrainStarted
 
-    writer = None
-    in_start = False
-    for event in events:
-        if isinstance(event, (StartBegun, StartChosen)):
-            in_start = isinstance(event, StartBegun)
-        if isinstance(event, StepLogged) and not in_start:
-            writer = writer or SummaryWriter(log_dir=str(out_dir / "tensorboard"))
-            m = event.metrics
-            for name in ("loss_d", "loss_g", "loss_mi", "mi_real", "consistency", "images_per_s"):
-                if name in m:  # consistency: only when the loss is on
-                    writer.add_scalar(f"train/{name}", m[name], event.step)
-            for code, nats in m["mi"].items():
-                if nats is not None:
-                    writer.add_scalar(f"mi/{code}", nats, event.step)
-            writer.flush()
-        yield event
-    if writer is not None:
-        writer.close()
+    writer, folder = None, None
+    try:
+        for event in events:
+            if isinstance(event, TrainStarted):
+                if writer is not None:
+                    writer.close()
+                writer, folder = None, event.out_dir / "tensorboard"
+            if isinstance(event, StepLogged) and folder is not None:
+                writer = writer or SummaryWriter(log_dir=str(folder))
+                m = event.metrics
+                for name in ("loss_d", "loss_g", "loss_mi", "mi_real", "consistency", "images_per_s"):
+                    if name in m:  # consistency: only when the loss is on
+                        writer.add_scalar(f"train/{name}", m[name], event.step)
+                for code, nats in m["mi"].items():
+                    if nats is not None:
+                        writer.add_scalar(f"mi/{code}", nats, event.step)
+                writer.flush()
+            yield event
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def run_training(
     config, out_dir: Path, resume: bool, detect_anomaly: bool = False, tensorboard: bool = False, given=None, overwrite: bool = False,
-    starts=None,
+    starts: int | None = None, start_epochs: int | None = None,
 ) -> int:
     """Drive the trainer, showing its events; returns the exit code. ``given``: the config fields
-    set on the command line (or by --preset / --config), the ones a resume may change. ``starts``:
-    a StartsConfig, or None (as the run began; a new run: one start)."""
-    from infogan_cli.starts import StartBegun, StartChosen, StartFailed, train_with_starts
+    set on the command line (or by --preset / --config), the ones a resume may change.
+    ``starts``, ``start_epochs``: as given (None: as the run began; a new run: one start)."""
+    from infogan_cli.starts import StartBegun, StartChosen, StartDone, train_with_starts
     from infogan_cli.trainer import TrainFinished, TrainStarted
 
     received: list[int] = []
@@ -204,7 +205,7 @@ def run_training(
     previous = {s: signal.signal(s, on_signal) for s in SIGNAL_EXIT_CODES}
     try:
         events = train_with_starts(
-            config, out_dir, starts, resume=resume, should_stop=lambda: bool(received), detect_anomaly=detect_anomaly,
+            config, out_dir, starts, start_epochs, resume=resume, should_stop=lambda: bool(received), detect_anomaly=detect_anomaly,
             given=given, overwrite=overwrite,
         )
         if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
@@ -212,23 +213,28 @@ def run_training(
             return SIGNAL_EXIT_CODES[signal.Signals(received[0])] if finished.interrupted else 0
         if tensorboard:
             require_tensorboard()
-            events = logged_to_tensorboard(events, out_dir)
-        finished, at_end = None, False
+            events = logged_to_tensorboard(events)
+        finished, at_end, in_start = None, False, False
         for event in events:  # data and checkpoint errors surface at the first, before any display
             if isinstance(event, StartBegun):
+                in_start = True
                 stderr.print(f"start {event.index}/{event.count}: seed {event.seed}, {event.epochs} epochs in {event.out_dir}", soft_wrap=True, highlight=False)
+            elif isinstance(event, StartDone):
+                in_start = False
+                result = f"diverged ({event.failed}); left out of the choice" if event.failed else f"Q's information on real images {event.score:.3f} nats"
+                stderr.print(f"start {event.index}/{event.count}: seed {event.seed}: {result}", soft_wrap=True, highlight=False)
             elif isinstance(event, StartChosen):
-                scores = ", ".join(f"seed {seed} {'failed' if score is None else f'{score:.3f}'}" for seed, score in event.scores.items())
                 stderr.print(
-                    f"chose seed {event.seed}: Q's information on real images over the last epoch, nats: {scores} "
-                    f"(the same run as --seed {event.seed}; record in {event.record})",
+                    f"chose seed {event.seed}, the most information on real images "
+                    f"(the same weights as --seed {event.seed}; record in {event.record})",
                     soft_wrap=True, highlight=False,
                 )
             elif isinstance(event, TrainStarted):
                 at_end = event.start_step >= event.total_steps
-                finished = show_training(event, events, resume)
-                if isinstance(finished, StartFailed):
-                    stderr.print(f"[yellow]warning:[/] start seed {finished.seed} diverged ({finished.message}); it is left out of the choice", soft_wrap=True)
+                finished = show_training(event, events, in_start)
+                if isinstance(finished, StartDone):  # the start diverged
+                    in_start = False
+                    stderr.print(f"[yellow]warning:[/] start seed {finished.seed} diverged ({finished.failed}); it is left out of the choice", soft_wrap=True)
                 elif finished.interrupted:
                     break
     finally:
@@ -248,20 +254,18 @@ def run_training(
     return 0
 
 
-def show_training(started, events, resume: bool):
+def show_training(started, events, is_start: bool):
     """Show one training (a start, or the run) from its TrainStarted to its end; returns its
-    TrainFinished, or the StartFailed of a start that diverged."""
-    from infogan_cli.trainer import STARTS_FOLDER
-
+    TrainFinished, or the StartDone of a start that diverged."""
     if started.start_step >= started.total_steps:  # the trainer ends at once, writing nothing
         finished = next(events)
-        if started.out_dir.parent.name == STARTS_FOLDER:
+        if is_start:
             stderr.print(f"start seed {started.seed} has trained its {started.start_step} steps", soft_wrap=True, highlight=False)
         else:
             show_run_at_its_end(started)
         return finished
     cfg = started.config
-    resuming = f" | resuming at step {started.start_step}" if resume or started.start_step else ""
+    resuming = f" | resuming at step {started.start_step}" if started.start_step else ""
     if started.changes:
         resuming += f" with {', '.join(started.changes)}"
     stderr.print(
@@ -308,7 +312,7 @@ def show_progress(events, started):
     """A live rich progress bar for terminals; returns the TrainFinished event."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from infogan_cli.starts import StartFailed
+    from infogan_cli.starts import StartDone
     from infogan_cli.trainer import EpochFinished, StepLogged, TrainFinished
 
     progress = Progress(
@@ -332,14 +336,14 @@ def show_progress(events, started):
                 )
             elif isinstance(event, EpochFinished):
                 progress.console.print(f"epoch {event.epoch} done (step {event.step}): samples in {event.sample_path}", soft_wrap=True)
-            elif isinstance(event, (TrainFinished, StartFailed)):
+            elif isinstance(event, (TrainFinished, StartDone)):
                 return event
     raise RuntimeError("trainer ended without a TrainFinished event")
 
 
 def show_log_lines(events, started):
     """Plain lines for logs and pipes (no live display): one per logged interval."""
-    from infogan_cli.starts import StartFailed
+    from infogan_cli.starts import StartDone
     from infogan_cli.trainer import EpochFinished, StepLogged, TrainFinished
 
     begun = time.perf_counter()
@@ -355,6 +359,6 @@ def show_log_lines(events, started):
             )
         elif isinstance(event, EpochFinished):
             stderr.print(f"epoch {event.epoch} done (step {event.step}): samples in {event.sample_path}", soft_wrap=True)
-        elif isinstance(event, (TrainFinished, StartFailed)):
+        elif isinstance(event, (TrainFinished, StartDone)):
             return event
     raise RuntimeError("trainer ended without a TrainFinished event")
