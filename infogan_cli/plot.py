@@ -146,23 +146,21 @@ def starts_panel(run_dir: Path) -> Panel | None:
     """For a run trained with --starts (its starts.json): each start's ``mi_real`` by step up to
     the choice, labelled with its score; the chosen start's metrics are the run's own. None for a
     run trained from one start."""
-    path = run_dir / "starts.json"
-    if not path.is_file():
+    from .start_record import SCORE, read_record, start_folder
+
+    record = read_record(run_dir)
+    if record is None:
         return None
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        epochs, chosen = int(record["epochs"]), record.get("chosen")
-        starts = [(int(start["seed"]), start.get("mi_real")) for start in record["starts"]]
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{path} is not a readable record of starts ({type(exc).__name__})") from None
+    epochs, chosen = record["epochs"], record["chosen"]
     series = []
-    for index, (seed, score) in enumerate(starts):
-        metrics = (run_dir if seed == chosen else run_dir / "starts" / f"seed-{seed}") / "metrics.jsonl"
+    for index, start in enumerate(record["starts"]):
+        seed, score = start["seed"], start.get(SCORE)
+        metrics = (run_dir if seed == chosen else start_folder(run_dir, seed)) / "metrics.jsonl"
         if not metrics.is_file():  # not begun yet
             continue
         records = [r for r in read_metrics(metrics) if float(r.get("epoch", 0)) <= epochs]
-        label = f"seed {seed}" + (" (chosen)" if seed == chosen else "") + (f": {score:.3f}" if _finite(score) is not None else "")
-        series.append(Series(label, COLORS[index % len(COLORS)], [(float(r["step"]), _finite(r.get("mi_real"))) for r in records]))
+        label = f"seed {seed}" + (" (chosen)" if seed == chosen else "") + (f": {score:.3f}" if score is not None else "")
+        series.append(Series(label, COLORS[index % len(COLORS)], [(float(r["step"]), _finite(r.get(SCORE))) for r in records]))
     return Panel(f"starts: Q's information on real images (nats); the choice: the highest mean over epoch {epochs}", series)
 
 

@@ -19,7 +19,6 @@ Steps, each safe to interrupt, also by a hard kill (``--resume`` goes on from wh
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -27,15 +26,21 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import latest_intact_checkpoint
-from .config import RESUMABLE, RESUME_LENGTH, START_SEED_STRIDE, StartsConfig, TrainConfig, resumed_config, train_from_dict
-from .errors import CheckpointError, ConfigError, InfoganError, TrainingDiverged
-from .files import atomic_write_bytes
+from .config import RESUMABLE, RESUME_LENGTH, StartsConfig, TrainConfig, resumed_config, train_from_dict
+from .errors import ConfigError, TrainingDiverged
 from .runtime import distributed_context
-from .trainer import RUN_FILES, STARTS_FOLDER, Event, TrainFinished, TrainStarted, holds_run, remove_run, train
-
-RECORD_NAME = "starts.json"
-RECORD_SCHEMA = 1
-SCORE = "mi_real"  # the metric the choice maximises, averaged over the steps of the starts' last epoch
+from .start_record import (
+    RECORD_NAME,
+    RECORD_SCHEMA,
+    SCORE,
+    STARTS_FOLDER,
+    read_record,
+    selection_score,
+    start_folder,
+    start_seeds,
+    write_record,
+)
+from .trainer import RUN_FILES, Event, TrainFinished, TrainStarted, holds_run, remove_run, train
 
 
 @dataclass
@@ -73,65 +78,6 @@ class StartChosen:
 StartsEvent = Event | StartBegun | StartDone | StartChosen
 
 
-def start_seeds(seed: int, count: int) -> list[int]:
-    """The seeds of the starts: --seed itself first, so one start is the plain run."""
-    return [(seed + START_SEED_STRIDE * index) % 2**63 for index in range(count)]
-
-
-def start_folder(out_dir: Path, seed: int) -> Path:
-    return out_dir / STARTS_FOLDER / f"seed-{seed}"
-
-
-def selection_score(run_dir: Path, epoch: int) -> float | None:
-    """The mean ``mi_real`` over the steps of epoch ``epoch`` (1-based) of a run, from its
-    metrics.jsonl: each line is the mean over the steps since the line before, so it counts by
-    the steps of the epoch it covers. Lines written at an interruption split an interval without
-    changing this mean. None if no line covers the epoch."""
-    path = run_dir / "metrics.jsonl"
-    lines = []
-    for text in path.read_text().splitlines() if path.exists() else []:
-        try:
-            metrics = json.loads(text)
-            lines.append((int(metrics["step"]), float(metrics["epoch"]), float(metrics[SCORE])))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            continue  # a line cut short by a hard kill, or one of another kind
-    total = weight = 0.0
-    previous = 0
-    for step, progress, value in sorted(lines):
-        steps_per_epoch = step / progress if progress > 0 else 0
-        first, last = (epoch - 1) * steps_per_epoch, epoch * steps_per_epoch
-        covered = max(0.0, min(step, last) - max(previous, first))
-        total, weight = total + covered * value, weight + covered
-        previous = step
-    return total / weight if weight > 0 else None
-
-
-def read_record(out_dir: Path) -> dict[str, Any] | None:
-    """The run's starts.json, checked, or None if the run was trained from one start."""
-    path = out_dir / RECORD_NAME
-    if not path.exists():
-        return None
-    try:
-        record = json.loads(path.read_text())
-        if record["schema"] != RECORD_SCHEMA:
-            raise ValueError(f"schema {record['schema']!r}, not {RECORD_SCHEMA}")
-        StartsConfig(record["count"], record["epochs"])
-        seeds = [start["seed"] for start in record["starts"]]
-        if len(seeds) != record["count"] or not all(isinstance(seed, int) and not isinstance(seed, bool) for seed in seeds):
-            raise ValueError("the starts do not match their count")
-        if record["chosen"] is not None and record["chosen"] not in seeds:
-            raise ValueError(f"the chosen seed {record['chosen']!r} is not a start")
-        record["config"] = train_from_dict(record["config"]).to_dict()
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError, InfoganError) as exc:
-        reason = exc.message if isinstance(exc, InfoganError) else f"{type(exc).__name__}: {exc}"
-        raise CheckpointError(f"{path} is not a readable record of starts ({reason})", hint="start the run again with --overwrite") from None
-    return record
-
-
-def _write_record(out_dir: Path, record: dict[str, Any]) -> None:
-    atomic_write_bytes(out_dir / RECORD_NAME, (json.dumps(record, indent=2) + "\n").encode())
-
-
 def train_with_starts(
     config: TrainConfig,
     out_dir: str | Path,
@@ -153,12 +99,12 @@ def train_with_starts(
         raise ConfigError("--resume and --overwrite exclude each other", hint="--resume continues the run in --out; --overwrite starts it again")
     record = read_record(out_dir) if resume else None
     if resume and record is None:
-        if starts not in (None, 1) or start_epochs is not None:
+        if holds_run(out_dir) and (starts not in (None, 1) or start_epochs is not None):
             raise ConfigError(
                 f"--starts and --start-epochs cannot be added when resuming: the run in {out_dir} was trained from one start",
                 hint="drop them, or start a new run with a fresh --out",
             )
-        yield from train(config, out_dir, True, should_stop, detect_anomaly, given)
+        yield from train(config, out_dir, True, should_stop, detect_anomaly, given)  # an empty folder: "nothing to resume"
         return
     if record is None:  # a new run
         count = StartsConfig().count if starts is None else starts
@@ -183,7 +129,7 @@ def train_with_starts(
         }
         # Written once the first start has passed the trainer's checks (data, device, batch size):
         # a run refused at its start leaves nothing behind.
-        yield from _choose_and_train(config, out_dir, record, False, warnings, should_stop, detect_anomaly)
+        yield from _choose_and_train(config, out_dir, record, warnings, should_stop, detect_anomaly)
         return
     recorded = StartsConfig(record["count"], record["epochs"])
     if (starts is not None and starts != recorded.count) or (start_epochs is not None and start_epochs != recorded.epochs):
@@ -191,26 +137,27 @@ def train_with_starts(
             f"--starts and --start-epochs cannot change when resuming: the run has {recorded.count} starts of {recorded.epochs} epochs",
             hint="drop --starts and --start-epochs, or start a new run with a fresh --out",
         )
+    if distributed_context().enabled:
+        raise ConfigError("a run with --starts trains in one process, not under torchrun", hint="resume it without torchrun")
+    if record["chosen"] is not None and config.seed == record["chosen"]:  # --seed as config.json shows it, or as given
+        config = dataclasses.replace(config, seed=record["seed"])
     base, _ = resumed_config(train_from_dict(record["config"]), config, RESUME_LENGTH if given is None else given)
     if record["chosen"] is None:
         _check_choice_possible(base, recorded)
-    elif distributed_context().enabled:
-        raise ConfigError("--starts runs in one process, not under torchrun", hint="resume it without torchrun")
-    record["config"] = base.to_dict()  # what a later --resume starts from
-    _write_record(out_dir, record)
-    if record["chosen"] is None:
-        yield from _choose_and_train(base, out_dir, record, True, [], should_stop, detect_anomaly)
+        yield from _choose_and_train(base, out_dir, record, [], should_stop, detect_anomaly)
         return
     # Chosen: finish moving its start in (a hard kill may have cut the move short), then go on
     # with the run's own settings, from the start's checkpoint until the run writes its own.
     move_run(start_folder(out_dir, record["chosen"]), out_dir)
-    yield from train(dataclasses.replace(base, seed=record["chosen"]), out_dir, True, should_stop, detect_anomaly, RESUMABLE)
+    yield from _run_on(base, out_dir, record, should_stop, detect_anomaly)
 
 
 def _check_choice_possible(config: TrainConfig, plan: StartsConfig) -> None:
     """What a run needs until its starts are chosen."""
     if distributed_context().enabled:
-        raise ConfigError("--starts runs in one process, not under torchrun", hint="drop --starts, or train without torchrun")
+        raise ConfigError("--starts trains in one process, not under torchrun", hint="drop --starts, or train without torchrun")
+    if not config.latent.categorical:
+        raise ConfigError("--starts needs a categorical code: the choice reads Q's categorical answers on real images")
     if config.max_steps is not None:
         raise ConfigError(
             "--starts and --max-steps exclude each other: the starts are compared after whole epochs",
@@ -224,54 +171,69 @@ def _check_choice_possible(config: TrainConfig, plan: StartsConfig) -> None:
 
 
 def _clear_for_new_run(out_dir: Path, seeds: list[int], overwrite: bool) -> list[str]:
-    """Refuse a folder that holds a run or a start of one, unless ``overwrite``, which removes its
-    files; returns the warning to show."""
-    leftover = [start_folder(out_dir, seed) for seed in seeds if holds_run(start_folder(out_dir, seed))]
-    if not holds_run(out_dir) and not leftover:
-        return []
-    if not overwrite:
-        if holds_run(out_dir):
-            raise ConfigError(f"{out_dir} already holds a run: continue it with --resume, or pass a fresh --out (--overwrite replaces it)")
-        raise ConfigError(
-            f"{leftover[0]} holds a start of an earlier run whose {RECORD_NAME} is missing",
-            hint="pass a fresh --out, or --overwrite to replace it",
-        )
-    remove_run(out_dir)
-    return [f"--overwrite: removed the previous run's files from {out_dir}"]
+    """Refuse a folder that holds a run, or a start of one that has a checkpoint, unless
+    ``overwrite``, which removes its files; returns the warnings to show. A start folder without
+    an intact checkpoint (a kill just before the record was written) is cleared."""
+    warnings = []
+    started = [start_folder(out_dir, seed) for seed in seeds if holds_run(start_folder(out_dir, seed))]
+    kept = [folder for folder in started if latest_intact_checkpoint(folder)[0] is not None]
+    if holds_run(out_dir) or kept:
+        if not overwrite:
+            if holds_run(out_dir):
+                raise ConfigError(f"{out_dir} already holds a run: continue it with --resume, or pass a fresh --out (--overwrite replaces it)")
+            raise ConfigError(
+                f"{kept[0]} holds a start of an earlier run whose {RECORD_NAME} is missing",
+                hint="pass a fresh --out, or --overwrite to replace it",
+            )
+        remove_run(out_dir)
+        warnings.append(f"--overwrite: removed the previous run's files from {out_dir}")
+    for folder in started:
+        if folder.exists() and holds_run(folder):
+            remove_run(folder)
+            warnings.append(f"removed {folder}: a start killed before its first checkpoint")
+    return warnings
+
+
+def _recorded_when_training(events: Iterator[Event], out_dir: Path, record: dict[str, Any], config: TrainConfig) -> Iterator[Event]:
+    """Pass a training's events through; once it has passed the trainer's checks and has steps to
+    train, write ``record`` with ``config`` (what a later --resume starts from). A resume that is
+    refused, or has nothing to train, leaves the record as it was."""
+    for event in events:
+        if isinstance(event, TrainStarted) and event.start_step < event.total_steps and record["config"] != config.to_dict():
+            record["config"] = config.to_dict()
+            out_dir.mkdir(parents=True, exist_ok=True)
+            write_record(out_dir, record)
+        yield event
 
 
 def _choose_and_train(
     base: TrainConfig,
     out_dir: Path,
     record: dict[str, Any],
-    record_written: bool,
     warnings: list[str],
     should_stop: Callable[[], bool],
     detect_anomaly: bool,
 ) -> Iterator[StartsEvent]:
     count, epochs = record["count"], record["epochs"]
+    if not (out_dir / RECORD_NAME).exists():  # a new run: written at its first training's start
+        record = {**record, "config": None}
     for index, start in enumerate(record["starts"], 1):
         seed = start["seed"]
         if start.get(SCORE) is not None or start.get("failed") is not None:  # done before a --resume
             yield StartDone(index, count, seed, start.get(SCORE), start.get("failed"))
             continue
         folder = start_folder(out_dir, seed)
-        notes = list(warnings)
-        warnings = []
+        notes, warnings = warnings, []
         resume_start = holds_run(folder) and latest_intact_checkpoint(folder)[0] is not None
         if holds_run(folder) and not resume_start:  # killed before its first checkpoint
             remove_run(folder)
             notes.append(f"{folder} had no intact checkpoint: this start trains again from step 0")
         start_config = dataclasses.replace(base, seed=seed, epochs=epochs, max_steps=None)
         # A start resumed takes the run's resumable settings (device, precision, ...), as the run will.
-        events = train(start_config, folder, resume_start, should_stop, detect_anomaly, RESUMABLE)
+        events = _recorded_when_training(train(start_config, folder, resume_start, should_stop, detect_anomaly, RESUMABLE), out_dir, record, base)
         try:
             for event in events:
-                if isinstance(event, TrainStarted):  # the trainer's checks passed
-                    if not record_written:
-                        out_dir.mkdir(parents=True, exist_ok=True)
-                        _write_record(out_dir, record)
-                        record_written = True
+                if isinstance(event, TrainStarted):
                     event.warnings[:0] = notes
                     yield StartBegun(index, count, seed, epochs, folder)
                 yield event
@@ -284,19 +246,28 @@ def _choose_and_train(
         start[SCORE] = score
         if failed is not None:
             start["failed"] = failed
-        _write_record(out_dir, record)  # each result as it comes: a --resume does not train it again
+        write_record(out_dir, record)  # each result as it comes: a --resume does not train it again
         yield StartDone(index, count, seed, score, failed)
     scores = {start["seed"]: start.get(SCORE) for start in record["starts"]}
     ranked = [seed for seed, score in scores.items() if score is not None]
     if not ranked:
         failures = "; ".join(f"seed {start['seed']}: {start.get('failed')}" for start in record["starts"])
-        raise TrainingDiverged(f"none of the {count} starts trained to a score ({failures})", hint="lower the learning rates or lambdas")
+        raise TrainingDiverged(
+            f"none of the {count} starts trained to a score ({failures})",
+            hint="start again with --overwrite or a fresh --out, with lower learning rates or lambdas",
+        )
     chosen = max(ranked, key=lambda seed: scores[seed])  # ties: the earlier start
     record["chosen"] = chosen
-    _write_record(out_dir, record)  # before the move, so that a move cut short is finished on --resume
+    write_record(out_dir, record)  # before the move, so that a move cut short is finished on --resume
     yield StartChosen(chosen, scores, out_dir / RECORD_NAME)
     move_run(start_folder(out_dir, chosen), out_dir)
-    yield from train(dataclasses.replace(base, seed=chosen), out_dir, True, should_stop, detect_anomaly, RESUMABLE)
+    yield from _run_on(base, out_dir, record, should_stop, detect_anomaly)
+
+
+def _run_on(base: TrainConfig, out_dir: Path, record: dict[str, Any], should_stop: Callable[[], bool], detect_anomaly: bool) -> Iterator[Event]:
+    """The chosen start, now in the run folder, trained on to the run's own length."""
+    run = train(dataclasses.replace(base, seed=record["chosen"]), out_dir, True, should_stop, detect_anomaly, RESUMABLE)
+    yield from _recorded_when_training(run, out_dir, record, base)
 
 
 def move_run(source: Path, target: Path) -> None:

@@ -44,6 +44,7 @@ from .losses import (
 )
 from .models import build_models
 from .render import save_grid
+from .start_record import RECORD_NAME, STARTS_FOLDER
 from .runtime import (
     DistributedContext,
     configure_backends,
@@ -410,12 +411,11 @@ def _trim_metrics(path: Path, step: int) -> None:
 # (SummaryWriter's "events.out.tfevents.<time>.<host>.<pid>.<n>").
 # starts.json and starts/seed-*/ (each a run of these files): `infogan train --starts K` (starts.py).
 RUN_FILES: dict[str, tuple[str, ...]] = {
-    ".": ("config.json", "metrics.jsonl", "metrics.png", "last.safetensors", "starts.json"),
+    ".": ("config.json", "metrics.jsonl", "metrics.png", "last.safetensors", RECORD_NAME),
     "checkpoints": ("step-*.safetensors",),
     "samples": ("epoch-*.png", "step-*.png"),
     "tensorboard": ("events.out.tfevents.*",),
 }
-STARTS_FOLDER = "starts"  # the starts of a several-start run, one run folder each: starts/seed-<seed>
 
 
 def _run_files(out_dir: Path, temporaries_only: bool = False) -> Iterator[Path]:
@@ -442,7 +442,7 @@ def holds_run(out_dir: Path) -> bool:
     """Whether ``out_dir`` holds a run: its config.json (written as training starts, so a run
     killed before its first checkpoint counts), a last.safetensors, or the starts.json of a
     several-start run (written before its first start trains)."""
-    return any(os.path.lexists(out_dir / name) for name in ("config.json", "last.safetensors", "starts.json"))
+    return any(os.path.lexists(out_dir / name) for name in ("config.json", "last.safetensors", RECORD_NAME))
 
 
 def remove_run(out_dir: Path) -> None:

@@ -175,7 +175,10 @@ def test_plot_of_a_run_with_starts_adds_each_starts_information_on_real_images(t
 
     run_dir = write_run(tmp_path / "run", [with_real(step, 2.0) for step in (50, 100, 150, 200)])
     write_run(run_dir / "starts" / "seed-0", [with_real(step, 1.0) for step in (50, 100)])
-    record = {"epochs": 1, "chosen": 1000, "starts": [{"seed": 0, "mi_real": 1.0}, {"seed": 1000, "mi_real": 2.0}, {"seed": 2000, "mi_real": None}]}
+    record = {
+        "schema": 1, "seed": 0, "count": 3, "epochs": 1, "chosen": 1000, "config": TrainConfig().to_dict(),
+        "starts": [{"seed": 0, "mi_real": 1.0}, {"seed": 1000, "mi_real": 2.0}, {"seed": 2000, "mi_real": None}],
+    }
     (run_dir / "starts.json").write_text(json.dumps(record))
     plot_run(run_dir)
     with Image.open(run_dir / "metrics.png") as image:
@@ -186,7 +189,7 @@ def test_plot_of_a_run_with_starts_adds_each_starts_information_on_real_images(t
     assert "the highest mean over epoch 1" in panel.title
 
     (run_dir / "starts.json").write_text('{"epochs": 1}')
-    with pytest.raises(ConfigError, match="is not a readable record of starts"):
+    with pytest.raises(CheckpointError, match="is not a readable record of starts"):
         plot_run(run_dir)
     assert starts_panel(tmp_path / "nowhere") is None
 

@@ -296,9 +296,47 @@ def test_run_folders_with_starts_are_kept_unless_overwritten(tmp_path):
 
 def test_a_leftover_start_folder_is_not_taken_for_a_start(tmp_path):
     out = tmp_path / "run"
-    run_all(train(tiny_config(), start_folder(out, 1000)))
+    run_all(train(tiny_config(), start_folder(out, 1000)))  # with checkpoints: refused
     with pytest.raises(ConfigError, match=r"starts/seed-1000 holds a start of an earlier run whose starts.json is missing"):
         run_all(train_with_starts(config(), out, **TWO_STARTS))
+
+
+def test_a_start_killed_before_the_record_was_written_is_cleared(straight, tmp_path, monkeypatch):
+    # The first start's config.json is written just before starts.json: a kill between them.
+    out = tmp_path / "run"
+    monkeypatch.setattr(starts_module, "train", killed_at(lambda config, out_dir, event: isinstance(event, TrainStarted)))
+    with pytest.raises(KeyboardInterrupt):
+        run_all(train_with_starts(config(), out, **TWO_STARTS))
+    assert (start_folder(out, 0) / "config.json").exists() and not (out / RECORD_NAME).exists()
+    monkeypatch.undo()
+    events = run_all(train_with_starts(config(), out, **TWO_STARTS))  # the same command again
+    first = next(e for e in events if isinstance(e, TrainStarted))
+    assert f"removed {start_folder(out, 0)}: a start killed before its first checkpoint" in first.warnings
+    assert_same_weights(out / "last.safetensors", straight[0] / "last.safetensors")
+
+
+def test_a_refused_or_empty_resume_leaves_the_record_as_it_was(tmp_path):
+    out = tmp_path / "run"
+    run_all(train_with_starts(config(), out, **TWO_STARTS))
+    before = (out / RECORD_NAME).read_bytes()
+    with pytest.raises(ConfigError):
+        run_all(train_with_starts(config(device="cuda:7"), out, resume=True, given=["device"]))
+    at_end = run_all(train_with_starts(config(epochs=1), out, resume=True, given=["epochs"]))
+    assert (at_end[0].start_step, at_end[0].total_steps) == (32, 16)  # nothing to train
+    assert (out / RECORD_NAME).read_bytes() == before
+    # --seed as config.json shows it (the chosen one) or as given: both fine.
+    chosen = record_of(out)["chosen"]
+    for seed in {chosen, 0}:
+        run_all(train_with_starts(config(seed=seed), out, resume=True, given=["seed"]))
+    longer = run_all(train_with_starts(config(epochs=3), out, resume=True, given=["epochs"]))
+    assert longer[-1].step == 48 and record_of(out)["config"]["epochs"] == 3
+
+
+def test_a_run_without_a_categorical_code_cannot_choose(tmp_path):
+    from infogan_cli.config import LatentSpec
+
+    with pytest.raises(ConfigError, match="--starts needs a categorical code"):
+        run_all(train_with_starts(config(latent=LatentSpec(noise_dim=8, categorical=(), continuous=2)), tmp_path / "run", **TWO_STARTS))
 
 
 def test_what_a_resume_may_not_change(tmp_path):
@@ -377,6 +415,42 @@ def test_cli_refuses_bad_starts_in_one_line(capsys, tmp_path, args, message):
 def test_cli_starts_zero_is_a_usage_error(capsys, tmp_path):
     code, _, err = run_main(capsys, "train", *SMALL, "--starts", "0", "--out", str(tmp_path / "run"))
     assert code == 2 and "Invalid value for '--starts'" in err and "Traceback" not in err
+
+
+def test_cli_stopped_during_a_start_exits_130_and_resumes(capsys, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    real_step = Trainer.train_step
+
+    def step_then_ctrl_c(self, real):
+        if self.config.seed == 1000 and self.step == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C: the step finishes, a checkpoint is written
+        return real_step(self, real)
+
+    monkeypatch.setattr(Trainer, "train_step", step_then_ctrl_c)
+    out = tmp_path / "run"
+    code, _, err = run_main(capsys, "train", *SMALL, "--epochs", "2", "--starts", "2", "--start-epochs", "1", "--out", str(out))
+    assert code == 130, err
+    assert f"interrupted at step 3; checkpoint {start_folder(out, 1000)}" in err and f"resume with: infogan train --out {out} --resume" in err
+    monkeypatch.undo()
+    code, _, err = run_main(capsys, "train", "--out", str(out), "--resume")
+    assert code == 0, err
+    assert "start 1/2: seed 0: Q's information on real images" in err  # scored before: not trained again
+    assert "start 2/2: seed 1000, 1 epochs" in err and "resuming at step 3" in err and "done: 32 steps" in err
+
+
+def test_cli_a_start_killed_after_its_last_checkpoint_is_scored_on_resume(capsys, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    monkeypatch.setattr(starts_module, "train", killed_at(lambda config, out_dir, event: config.seed == 0 and isinstance(event, TrainFinished)))
+    with pytest.raises(KeyboardInterrupt):
+        run_all(train_with_starts(config(max_steps=None, checkpoint_every=16), out, **TWO_STARTS))
+    assert record_of(out)["starts"][0]["mi_real"] is None
+    monkeypatch.undo()
+    code, _, err = run_main(capsys, "train", "--out", str(out), "--resume")
+    assert code == 0, err
+    assert "start seed 0 has trained its 16 steps" in err
+    assert record_of(out)["starts"][0]["mi_real"] == pytest.approx(selection_score(out if record_of(out)["chosen"] == 0 else start_folder(out, 0), 1))
 
 
 def test_tensorboard_logs_each_start_in_its_folder_and_the_run_in_the_run_folder(capsys, tmp_path):

@@ -160,15 +160,16 @@ def logged_to_tensorboard(events):
     writer is made at its first scalars, so a run refused at its start writes nothing."""
     from torch.utils.tensorboard import SummaryWriter
 
-    from infogan_cli.trainer import StepLogged, TrainStarted
+    from infogan_cli.trainer import StepLogged, TrainFinished, TrainStarted
 
     writer, folder = None, None
     try:
         for event in events:
             if isinstance(event, TrainStarted):
-                if writer is not None:
-                    writer.close()
-                writer, folder = None, event.out_dir / "tensorboard"
+                folder = event.out_dir / "tensorboard"
+            if isinstance(event, TrainFinished) and writer is not None:  # closed before a chosen start's files move
+                writer.close()
+                writer = None
             if isinstance(event, StepLogged) and folder is not None:
                 writer = writer or SummaryWriter(log_dir=str(folder))
                 m = event.metrics
@@ -221,7 +222,7 @@ def run_training(
                 stderr.print(f"start {event.index}/{event.count}: seed {event.seed}, {event.epochs} epochs in {event.out_dir}", soft_wrap=True, highlight=False)
             elif isinstance(event, StartDone):
                 in_start = False
-                result = f"diverged ({event.failed}); left out of the choice" if event.failed else f"Q's information on real images {event.score:.3f} nats"
+                result = f"left out of the choice: {event.failed}" if event.failed else f"Q's information on real images {event.score:.3f} nats"
                 stderr.print(f"start {event.index}/{event.count}: seed {event.seed}: {result}", soft_wrap=True, highlight=False)
             elif isinstance(event, StartChosen):
                 stderr.print(
@@ -232,9 +233,9 @@ def run_training(
             elif isinstance(event, TrainStarted):
                 at_end = event.start_step >= event.total_steps
                 finished = show_training(event, events, in_start)
-                if isinstance(finished, StartDone):  # the start diverged
+                if isinstance(finished, StartDone):  # the start failed (diverged)
                     in_start = False
-                    stderr.print(f"[yellow]warning:[/] start seed {finished.seed} diverged ({finished.failed}); it is left out of the choice", soft_wrap=True)
+                    stderr.print(f"[yellow]warning:[/] start seed {finished.seed} is left out of the choice: {finished.failed}", soft_wrap=True)
                 elif finished.interrupted:
                     break
     finally:
@@ -261,6 +262,8 @@ def show_training(started, events, is_start: bool):
         finished = next(events)
         if is_start:
             stderr.print(f"start seed {started.seed} has trained its {started.start_step} steps", soft_wrap=True, highlight=False)
+            for warning in started.warnings:
+                stderr.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
         else:
             show_run_at_its_end(started)
         return finished
