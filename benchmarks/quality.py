@@ -42,11 +42,12 @@ def evaluate(checkpoint: str, args: argparse.Namespace, *flags: str) -> dict:
 
 
 def continue_flag(run_dir: Path) -> str:
-    """How to (re)start a cached run: --resume where it has a checkpoint; else --overwrite, which
-    starts a run killed before its first checkpoint again (infogan train refuses a folder holding
-    a run unless given one of the two) and deletes nothing in a new folder."""
+    """How to (re)start a cached run: --resume where it has a checkpoint or the starts.json of
+    --starts (whose --resume goes on from any state); else --overwrite, which starts a run killed
+    before its first checkpoint again (infogan train refuses a folder holding a run unless given one
+    of the two) and deletes nothing in a new folder."""
     has_checkpoint = (run_dir / "last.safetensors").exists() or any((run_dir / "checkpoints").glob("step-*.safetensors"))
-    return "--resume" if has_checkpoint else "--overwrite"
+    return "--resume" if has_checkpoint or (run_dir / "starts.json").exists() else "--overwrite"
 
 
 def current(row: dict) -> bool:
@@ -99,6 +100,23 @@ COLUMNS = (
 )
 
 
+# Issue #20's separation: a code that turns the slant with little width, and another that turns
+# the width with little slant (|Spearman rho| along evaluate's sweeps).
+LONE_CODES = (
+    ("slant code alone", "slant", 0.9, "width", 0.3),
+    ("width code alone", "width", 0.8, "slant", 0.3),
+)
+
+
+def lone_code(record: dict, measure: str, at_least: float, other: str, at_most: float) -> str | None:
+    """The continuous code with the largest |rho| with ``measure`` among those that reach
+    ``at_least`` while their |rho| with ``other`` stays at or under ``at_most``; None if none does."""
+    rho = (record.get("continuous_codes") or {}).get("abs_spearman") or {}
+    passing = {code: r[measure] for code, r in rho.items() if r.get(measure) is not None and r.get(other) is not None
+               and r[measure] >= at_least and r[other] <= at_most}
+    return max(passing, key=passing.get) if passing else None
+
+
 def fmt(value, percent: bool = False) -> str:
     if value is None:
         return "n/a"
@@ -110,12 +128,14 @@ def fmt(value, percent: bool = False) -> str:
 def preset_table(rows: list[dict]) -> list[str]:
     """One line per seed, then the median and the worst of each column over the seeds (n/a where
     no seed has the metric, e.g. the rho of a preset without continuous codes)."""
+    headings = [column[0] for column in COLUMNS] + [lone[0] for lone in LONE_CODES]
     lines = [
-        "| seed | " + " | ".join(column[0] for column in COLUMNS) + " | train min | images/s |",
-        "| --- " * (len(COLUMNS) + 3) + "|",
+        "| seed | " + " | ".join(headings) + " | train min | images/s |",
+        "| --- " * (len(headings) + 3) + "|",
     ]
     for row in sorted(rows, key=lambda r: r["seed"]):
         cells = [fmt(row["test"][key], percent) for _, key, percent, _ in COLUMNS]
+        cells += [lone_code(row["test"], *lone[1:]) or "none" for lone in LONE_CODES]
         lines.append(f"| {row['seed']} | " + " | ".join(cells) + f" | {row['minutes']:.1f} | {row['images_per_s']:.0f} |")
     for label in ("median", "worst"):
         cells = []
@@ -123,6 +143,8 @@ def preset_table(rows: list[dict]) -> list[str]:
             values = [row["test"][key] for row in rows if row["test"][key] is not None]
             pick = statistics.median if label == "median" else max if lower_is_better else min
             cells.append(fmt(pick(values) if values else None, percent))
+        # The separation columns: how many seeds have such a code (the same in both rows).
+        cells += [f"{sum(lone_code(row['test'], *lone[1:]) is not None for row in rows)} of {len(rows)} seeds" for lone in LONE_CODES]
         lines.append(f"| **{label}** | " + " | ".join(cells) + " | | |")
     return lines
 
@@ -145,7 +167,9 @@ def write_results(all_rows: dict[str, list[dict]], args: argparse.Namespace) -> 
         "on real test images; sample accuracy: the reference classifier on generated images under that",
         "mapping; digits covered: distinct majority digits over the values of c1; slant/width |rho|: the",
         "largest |Spearman| of any continuous code with that measure along a sweep over [-2, 2]; MIG: the",
-        "mutual information gap of Q's continuous means on the test digits; Frechet (classifier): in the",
+        "mutual information gap of Q's continuous means on the test digits; slant / width code alone: a",
+        "code with slant |rho| >= 0.9 and width |rho| <= 0.3 / width >= 0.8 and slant <= 0.3 (issue #20's",
+        "separation), or none; Frechet (classifier): in the",
         "reference classifier's features, not Inception's, so not comparable with published FIDs.",
         "Minutes are wall time on this machine's 2 CPU cores.",
         "",

@@ -54,11 +54,12 @@ def infogan(*args: str, capture: bool = False) -> str:
 
 
 def continue_flag(run_dir: Path) -> str:
-    """How to (re)start a cached run: --resume where it has a checkpoint; else --overwrite, which
-    starts a run killed before its first checkpoint again (infogan train refuses a folder holding
-    a run unless given one of the two) and deletes nothing in a new folder."""
+    """How to (re)start a cached run: --resume where it has a checkpoint or the starts.json of
+    --starts (whose --resume goes on from any state); else --overwrite, which starts a run killed
+    before its first checkpoint again (infogan train refuses a folder holding a run unless given one
+    of the two) and deletes nothing in a new folder."""
     has_checkpoint = (run_dir / "last.safetensors").exists() or any((run_dir / "checkpoints").glob("step-*.safetensors"))
-    return "--resume" if has_checkpoint else "--overwrite"
+    return "--resume" if has_checkpoint or (run_dir / "starts.json").exists() else "--overwrite"
 
 
 def run_variant(label: str, flags: list[str], seed: int, args: argparse.Namespace) -> dict:

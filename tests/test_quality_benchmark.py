@@ -38,9 +38,15 @@ def test_table_rows_median_and_worst(quality) -> None:
         {"seed": seed, "minutes": 10.0, "images_per_s": 700.0, "test": record(q, fid, slant, digits)}
         for seed, q, fid, slant, digits in [(0, 0.9, 3.0, 0.95, 10), (1, 0.8, 9.0, None, 9), (2, 0.95, 1.0, 0.91, 10)]
     ]
+    # Seed 0 has a lone slant code (c3) and a lone width code (c2); seed 2 only codes that mix.
+    rows[0]["test"]["continuous_codes"] = {"abs_spearman": {"c2": {"slant": 0.2, "width": 0.85}, "c3": {"slant": 0.95, "width": 0.3}}}
+    rows[2]["test"]["continuous_codes"] = {"abs_spearman": {"c2": {"slant": 0.95, "width": 0.31}, "c3": {"slant": 0.31, "width": 0.9}}}
     lines = quality.preset_table(rows)
-    assert lines[0].startswith("| seed | Q accuracy | sample accuracy | digits covered |") and lines[1].count("---") == len(quality.COLUMNS) + 3
-    assert lines[3] == "| 1 | 80.0% | 79.0% | 9 | 0.40 | n/a | n/a | n/a | n/a | 9.00 | 10.0 | 700 |"
+    assert lines[0].startswith("| seed | Q accuracy | sample accuracy | digits covered |") and lines[1].count("---") == len(quality.COLUMNS) + 5
+    assert lines[0].endswith("| slant code alone | width code alone | train min | images/s |")
+    assert lines[2].endswith("| c3 | c2 | 10.0 | 700 |") and lines[4].endswith("| none | none | 10.0 | 700 |")
+    assert lines[3] == "| 1 | 80.0% | 79.0% | 9 | 0.40 | n/a | n/a | n/a | n/a | 9.00 | none | none | 10.0 | 700 |"
+    assert lines[-2].endswith("| 1 of 3 seeds | 1 of 3 seeds | | |")
     median, worst = lines[-2].split(" | "), lines[-1].split(" | ")
     assert median[1:5] == ["90.0%", "89.0%", "10", "0.45"] and median[5] == "0.93"  # slant over the two seeds that have it
     assert worst[1] == "80.0%" and worst[3] == "9" and worst[5] == "0.91"
@@ -67,9 +73,13 @@ def test_a_rerun_continues_any_run_folder(capsys, tmp_path) -> None:
     next(events)
     events.close()  # stopped as a hard kill would: config.json written, no checkpoint yet
     list(train(tiny_config(max_steps=2, checkpoint_every=2), checkpointed))
+    with_starts = tmp_path / "starts"
+    with_starts.mkdir()
+    (with_starts / "starts.json").write_text("{}")  # a run with --starts, before any checkpoint: --resume goes on
     for script in ("quality", "study"):
         flags = [load_script(script).continue_flag(d) for d in (new, killed, checkpointed)]
         assert flags == ["--overwrite", "--overwrite", "--resume"], script
+        assert load_script(script).continue_flag(with_starts) == "--resume"
     for run_dir, flag in zip((new, killed, checkpointed), flags):
         code, _, err = run_main(capsys, "train", *TINY, "--max-steps", "4", "--out", str(run_dir), flag)
         assert code == 0, err
