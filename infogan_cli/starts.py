@@ -2,7 +2,8 @@
 most information from real images (``mi_real``, no labels needed) trains on to the end.
 
 Why: whether a run finds ten digits or merges two is mostly settled early, and Q's information on
-real images over epoch 2 picks the better of two seeds in most pairs (docs/study.md). The chosen
+real images over epoch 2 picked the better of two seeds in most pairs of 3- and 5-epoch screens
+(docs/study.md; at 10 epochs of fp32, where the seeds differed by under a point, it did not). The chosen
 start's files move into the run folder and it resumes there, so the run trains the same weights as
 the plain run of its seed (``infogan train --seed <chosen>``). RUN_DIR/starts.json records the
 choice, and the other starts stay in RUN_DIR/starts/seed-<seed>/ to look at.

@@ -57,7 +57,7 @@ def train(
     seed: Optional[int] = typer.Option(None, min=0, show_default=shown_default("seed"), help="Random seed; recorded in the run."),
     starts: Optional[int] = typer.Option(
         None, min=1, max=MAX_STARTS, show_default=str(StartsConfig().count),
-        help=f"Train this many starts (seeds --seed, --seed + {START_SEED_STRIDE}, ...) for --start-epochs epochs each, keep the one whose Q reads the most information from real images (mi_real, no labels) and train it on: fewer merged digits, for (starts - 1) x start-epochs more epochs.",
+        help=f"Train this many starts (seeds --seed, --seed + {START_SEED_STRIDE}, ...) for --start-epochs epochs each, keep the one whose Q reads the most information from real images (mi_real, no labels) and train it on: against seeds that merge digits, for (starts - 1) x start-epochs more epochs.",
     ),
     start_epochs: Optional[int] = typer.Option(None, min=1, show_default=str(StartsConfig().epochs), help="Epochs each start trains before the choice (with --starts 2 or more)."),
     device: Optional[str] = typer.Option(None, show_default=shown_default("device"), help="auto, cpu, cuda, cuda:N or mps."),
