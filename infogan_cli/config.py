@@ -193,6 +193,10 @@ class TrainConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
+MAX_STARTS = 64
+START_SEED_STRIDE = 1000  # start i of --seed S trains with seed S + 1000 i: runs of seeds 0-999 share no start
+
+
 @dataclass(frozen=True)
 class StartsConfig:
     """Several starts of one run (starts.py): ``count`` seeds train ``epochs`` epochs each, and the
@@ -200,15 +204,12 @@ class StartsConfig:
     plain run."""
 
     count: int = 1
-    epochs: int = 2  # mi_real over epoch 2 picks the better of two seeds; over epoch 1 it carries no signal (docs/study.md)
+    epochs: int = 2  # mi_real over epoch 2 picked the better of two seeds in 3- and 5-epoch screens; over epoch 1 it carried no signal (docs/study.md)
 
     def __post_init__(self) -> None:
         _check_int("starts", self.count, 1, MAX_STARTS)
         _check_int("start_epochs", self.epochs, 1, MAX_EPOCHS)
 
-
-MAX_STARTS = 64
-START_SEED_STRIDE = 1000  # start i of --seed S trains with seed S + 1000 i: runs of seeds 0-999 share no start
 
 
 def _check_int(name: str, value: Any, low: int, high: int) -> None:

@@ -44,7 +44,6 @@ from .losses import (
 )
 from .models import build_models
 from .render import save_grid
-from .start_record import RECORD_NAME, STARTS_FOLDER
 from .runtime import (
     DistributedContext,
     configure_backends,
@@ -54,6 +53,7 @@ from .runtime import (
     resolve_device,
     resolve_precision,
 )
+from .start_record import RECORD_NAME, STARTS_FOLDER
 
 SAMPLE_ROWS = 10
 _RANK_SEED_STRIDE = 1_000_000_007  # keeps the latent streams of different ranks apart
