@@ -142,10 +142,11 @@ def build_panels(records: list[dict[str, Any]], config: TrainConfig | None) -> l
     return [losses, mi, speed]
 
 
-def starts_panel(run_dir: Path) -> Panel | None:
+def starts_panel(run_dir: Path, run_records: list[dict[str, Any]]) -> Panel | None:
     """For a run trained with --starts (its starts.json): each start's ``mi_real`` by step up to
-    the choice, labelled with its score; the chosen start's metrics are the run's own. None for a
-    run trained from one start."""
+    the choice, labelled with its score; the chosen start's metrics are the run's own
+    (``run_records``, its metrics.jsonl as read_metrics gave it). None for a run trained from one
+    start."""
     from .start_record import SCORE, read_record, start_folder
 
     record = read_record(run_dir)
@@ -155,10 +156,14 @@ def starts_panel(run_dir: Path) -> Panel | None:
     series = []
     for index, start in enumerate(record["starts"]):
         seed, score = start["seed"], start.get(SCORE)
-        metrics = (run_dir if seed == chosen else start_folder(run_dir, seed)) / "metrics.jsonl"
-        if not metrics.is_file():  # not begun yet
-            continue
-        records = [r for r in read_metrics(metrics) if float(r.get("epoch", 0)) <= epochs]
+        if seed == chosen:
+            lines = run_records
+        else:
+            metrics = start_folder(run_dir, seed) / "metrics.jsonl"
+            if not metrics.is_file():  # not begun yet
+                continue
+            lines = read_metrics(metrics)
+        records = [r for r in lines if float(r.get("epoch", 0)) <= epochs]
         label = f"seed {seed}" + (" (chosen)" if seed == chosen else "") + (f": {score:.3f}" if score is not None else "")
         series.append(Series(label, COLORS[index % len(COLORS)], [(float(r["step"]), _finite(r.get(SCORE))) for r in records]))
     return Panel(f"starts: Q's information on real images (nats); the choice: the highest mean over epoch {epochs}", series)
@@ -341,7 +346,7 @@ def plot_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -
         raise InfoganError(f"output {out_path} is a folder", hint="pass --out with a file path")
     records = read_metrics(run_dir / "metrics.jsonl")
     panels = build_panels(records, read_run_config(run_dir))
-    starts = starts_panel(run_dir)
+    starts = starts_panel(run_dir, records)
     png = figure_png(render_figure(panels + ([starts] if starts is not None else [])))
     from .files import atomic_write_bytes
 

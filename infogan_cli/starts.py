@@ -126,10 +126,11 @@ def train_with_starts(
             "score": f"mean {SCORE} (nats) over the steps of each start's last epoch",
             "starts": [{"seed": seed, "folder": f"{STARTS_FOLDER}/seed-{seed}", SCORE: None} for seed in seeds],
             "chosen": None,
-            "config": config.to_dict(),
+            # None until the first start has passed the trainer's checks (data, device, batch
+            # size): _recorded_when_training then writes the record, so a run refused at its start
+            # leaves nothing behind.
+            "config": None,
         }
-        # Written once the first start has passed the trainer's checks (data, device, batch size):
-        # a run refused at its start leaves nothing behind.
         yield from _choose_and_train(config, out_dir, record, warnings, should_stop, detect_anomaly)
         return
     recorded = StartsConfig(record["count"], record["epochs"])
@@ -216,8 +217,6 @@ def _choose_and_train(
     detect_anomaly: bool,
 ) -> Iterator[StartsEvent]:
     count, epochs = record["count"], record["epochs"]
-    if not (out_dir / RECORD_NAME).exists():  # a new run: written at its first training's start
-        record = {**record, "config": None}
     for index, start in enumerate(record["starts"], 1):
         seed = start["seed"]
         if start.get(SCORE) is not None or start.get("failed") is not None:  # done before a --resume

@@ -21,7 +21,7 @@ from infogan_cli.config_file import OptionSpec, read_options_file, spec_from_ann
 from infogan_cli.errors import CheckpointError, ConfigError, InfoganError
 from infogan_cli.models import build_models
 from infogan_cli.plot import (
-    COLORS, PANEL_HEIGHT, PANEL_WIDTH, build_panels, confusion_figure, figure_png, plot_run, render_figure, starts_panel,
+    COLORS, PANEL_HEIGHT, PANEL_WIDTH, build_panels, confusion_figure, figure_png, plot_run, read_metrics, render_figure, starts_panel,
 )
 from infogan_cli.summary import summarize_checkpoint
 
@@ -183,7 +183,7 @@ def test_plot_of_a_run_with_starts_adds_each_starts_information_on_real_images(t
     plot_run(run_dir)
     with Image.open(run_dir / "metrics.png") as image:
         assert image.size == (PANEL_WIDTH, 4 * PANEL_HEIGHT)
-    panel = starts_panel(run_dir)
+    panel = starts_panel(run_dir, read_metrics(run_dir / "metrics.jsonl"))
     assert [s.label for s in panel.series] == ["seed 0: 1.000", "seed 1000 (chosen): 2.000"]  # seed 2000 had not begun
     assert [s.points for s in panel.series] == [[(50.0, 1.0), (100.0, 1.0)], [(50.0, 2.0), (100.0, 2.0)]]  # up to the choice
     assert "the highest mean over epoch 1" in panel.title
@@ -191,7 +191,7 @@ def test_plot_of_a_run_with_starts_adds_each_starts_information_on_real_images(t
     (run_dir / "starts.json").write_text('{"epochs": 1}')
     with pytest.raises(CheckpointError, match="is not a readable record of starts"):
         plot_run(run_dir)
-    assert starts_panel(tmp_path / "nowhere") is None
+    assert starts_panel(tmp_path / "nowhere", []) is None
 
 
 def test_plot_breaks_lines_at_missing_values(tmp_path) -> None:
