@@ -127,6 +127,8 @@ class TrainConfig:
     batch_size: int = 128
     lr_d: float = 2e-4
     lr_g: float = 1e-3  # generator and Q head
+    # Over the last N epochs both rates fall linearly to 0 (0: constant rates, the paper's).
+    lr_decay_epochs: int = 0
     beta1: float = 0.5
     beta2: float = 0.999
     lambda_cat: float = 1.0  # 2 helped at 1500 steps but not at 5 epochs (docs/results.md)
@@ -154,6 +156,7 @@ class TrainConfig:
         if self.max_steps is not None:
             _check_int("max_steps", self.max_steps, 1, 10**9)
         _check_int("batch_size", self.batch_size, 1, 65536)
+        _check_int("lr_decay_epochs", self.lr_decay_epochs, 0, MAX_EPOCHS)
         for name in ("lr_d", "lr_g"):
             value = getattr(self, name)
             if not (math.isfinite(value) and 0 < value < 1):
@@ -315,7 +318,7 @@ def build_train_config(preset: str = DEFAULT_PRESET, **overrides: Any) -> TrainC
 # What a resumed run may change: how long it trains, where, and how it reports. Everything else
 # (networks, codes, data, rates, seed) is the run's own and stays.
 RESUMABLE = (
-    "epochs", "max_steps", "data_root", "device", "workers", "precision", "compile", "sync_bn",
+    "epochs", "max_steps", "lr_decay_epochs", "data_root", "device", "workers", "precision", "compile", "sync_bn",
     "log_every", "checkpoint_every", "keep",
 )
 

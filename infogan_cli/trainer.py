@@ -122,6 +122,14 @@ Event = TrainStarted | StepLogged | EpochFinished | CheckpointSaved | TrainFinis
 # ----------------------------------------------------------------------------- trainer
 
 
+def learning_rate_scale(step: int, total_steps: int, decay_steps: int) -> float:
+    """The factor on both learning rates for the step after ``step`` steps: 1, then falling
+    linearly over the last ``decay_steps`` steps of the run (the last step gets 1 / decay_steps)."""
+    if decay_steps <= 0:
+        return 1.0
+    return min(1.0, (total_steps - step) / decay_steps)
+
+
 class Trainer:
     """Holds models, optimizers, data and RNG of one run; ``train()`` drives it."""
 
@@ -163,6 +171,7 @@ class Trainer:
         self.steps_per_epoch = max(1, len(self.data) // dist.world_size // config.batch_size)
         total = config.epochs * self.steps_per_epoch
         self.total_steps = min(total, config.max_steps) if config.max_steps else total
+        self.decay_steps = min(config.lr_decay_epochs * self.steps_per_epoch, self.total_steps)
         # The consistency loss needs a categorical code to be consistent about.
         self.uses_consistency = config.lambda_consistency > 0 and bool(config.latent.categorical)
         self.metric_names = METRIC_NAMES + ((CONSISTENCY_METRIC,) if self.uses_consistency else ())
@@ -241,6 +250,7 @@ class Trainer:
     def train_step(self, real: torch.Tensor) -> torch.Tensor:
         """One D update and one G+Q update; returns the losses as a device tensor (no sync)."""
         config, spec = self.config, self.config.latent
+        self._set_learning_rates()
         real = real.contiguous(memory_format=self.memory_format)
         latent = sample_latent(spec, real.shape[0], self.rng)
         with self._autocast():
@@ -293,6 +303,13 @@ class Trainer:
         if self.scaler is not None:
             self.scaler.update()
         return torch.stack([loss_d, loss_g, loss_mi, info_real, *extra, *per_code]).detach().float()
+
+    def _set_learning_rates(self) -> None:
+        # A function of the step alone, so a resumed run takes the same rates as an unbroken one.
+        scale = learning_rate_scale(self.step, self.total_steps, self.decay_steps)
+        for optimizer, rate in ((self.optimizer_d, self.config.lr_d), (self.optimizer_g, self.config.lr_g)):
+            for group in optimizer.param_groups:
+                group["lr"] = rate * scale
 
     def _freeze_discriminator(self, frozen: bool) -> None:
         for parameter in self._discriminator_only:
