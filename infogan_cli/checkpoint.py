@@ -3,6 +3,8 @@ for everything else in the header metadata. Written atomically; never unpickled.
 
 Layout of one file:
   generator.*, discriminator.*             module state dicts (unwrapped, fp32)
+  ema_generator.*, ema_discriminator.*     with --ema-decay: their moving averages, the same names
+  ema.n_averaged                           and the steps averaged (int64, shape [])
   optimizer_d.state.<i>.<key>, optimizer_g.* Adam moments and step counts
   rng.train, rng.cpu                         torch.Generator / CPU RNG states (uint8)
   metadata: format, format_version, config (TrainConfig JSON), step, epoch, metrics, optimizers
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +36,10 @@ FORMAT_VERSION = 1
 MAX_PARAMETERS = 500_000_000  # refuse metadata that describes an absurdly large model
 MAX_METADATA_BYTES = 1_000_000
 STEP_PATTERN = re.compile(r"step-(\d+)\.safetensors$")
+# The moving averages of the generator and discriminator weights (ema.py), and their step count.
+EMA_PREFIXES = {"generator": "ema_generator", "discriminator": "ema_discriminator"}
+EMA_COUNT = "ema.n_averaged"
+WEIGHTS = ("auto", "ema", "raw")  # what build_from_checkpoint loads; auto: ema where the file has it
 
 
 @dataclass
@@ -73,8 +80,10 @@ def checkpoint_contents(
     optimizers: dict[str, Optimizer] | None = None,
     rng: dict[str, torch.Tensor] | None = None,
     metrics: dict[str, Any] | None = None,
+    ema: dict[str, torch.Tensor] | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """The tensors and string metadata of a checkpoint file."""
+    """The tensors and string metadata of a checkpoint file; ``ema``: the tensors of the weight
+    average (ema.WeightAverage.state_tensors), already named ema_generator.* and so on."""
     tensors: dict[str, torch.Tensor] = {}
     tensors.update(_prefixed("generator", generator.state_dict()))
     tensors.update(_prefixed("discriminator", discriminator.state_dict()))
@@ -85,6 +94,7 @@ def checkpoint_contents(
         optimizer_meta[name] = meta
     for name, state in (rng or {}).items():
         tensors[f"rng.{name}"] = state
+    tensors.update(ema or {})
     tensors = {k: v.detach().to("cpu", copy=False).contiguous() for k, v in tensors.items()}
     metadata = {
         "format": FORMAT_NAME,
@@ -191,8 +201,8 @@ def parse_metadata(path: Path, metadata: dict[str, str]) -> tuple[TrainConfig, i
 def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu", weights_only: bool = False) -> Checkpoint:
     """Read and validate a checkpoint. Sizes are bounded before any tensor is read.
 
-    ``weights_only`` reads just the generator and discriminator tensors (what inference needs),
-    skipping the optimizer state that is twice their size.
+    ``weights_only`` reads just the generator and discriminator tensors and their averages
+    (what inference needs), skipping the optimizer state that is twice their size.
     """
     from safetensors import SafetensorError, safe_open
 
@@ -200,7 +210,8 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu",
     metadata, shapes = read_header(path)
     config, step, epoch, metrics, optimizers = parse_metadata(path, metadata)
     _check_model_shapes(path, config, shapes)
-    names = [n for n in shapes if not weights_only or n.startswith(("generator.", "discriminator."))]
+    weights = tuple(f"{prefix}." for prefix in ("generator", "discriminator", *EMA_PREFIXES.values()))
+    names = [n for n in shapes if not weights_only or n.startswith(weights)]
     try:
         with safe_open(str(path), framework="pt", device=str(device)) as handle:
             tensors = {name: handle.get_tensor(name) for name in names}
@@ -220,14 +231,25 @@ def _check_file(path: Path, kind: str = "checkpoint") -> None:
         raise CheckpointError(f"{kind} {path} is empty")
 
 
+def has_ema(names: Iterable[str]) -> bool:
+    """Whether a checkpoint's tensor names include the weight averages (--ema-decay)."""
+    return any(name == EMA_COUNT or name.startswith(tuple(f"{p}." for p in EMA_PREFIXES.values())) for name in names)
+
+
 def _check_model_shapes(path: Path, config: TrainConfig, shapes: dict[str, tuple[list[int], str]]) -> None:
-    """Build the models on the meta device (no memory), bound their size, compare shapes."""
+    """Build the models on the meta device (no memory), bound their size, compare shapes (of the
+    averages too, when the file has any)."""
     with torch.device("meta"):
         generator, discriminator = build_models(config.latent, config.model)
     n_params = sum(p.numel() for m in (generator, discriminator) for p in m.parameters())
     if n_params > MAX_PARAMETERS:
         raise CheckpointError(f"{path} describes a model with {n_params:,} parameters, more than this tool loads")
-    for prefix, module in (("generator", generator), ("discriminator", discriminator)):
+    modules = [("generator", generator), ("discriminator", discriminator)]
+    if has_ema(shapes):
+        modules += [(EMA_PREFIXES["generator"], generator), (EMA_PREFIXES["discriminator"], discriminator)]
+        if shapes.get(EMA_COUNT) != ([], "I64"):
+            raise CheckpointError(f"{path} has weight averages but no int64 step count {EMA_COUNT!r}")
+    for prefix, module in modules:
         for name, tensor in module.state_dict().items():
             key = f"{prefix}.{name}"
             if key not in shapes:
@@ -238,11 +260,27 @@ def _check_model_shapes(path: Path, config: TrainConfig, shapes: dict[str, tuple
                 )
 
 
-def build_from_checkpoint(checkpoint: Checkpoint, device: torch.device | str = "cpu") -> tuple[Generator, Discriminator]:
-    """Models with the checkpoint's weights, on ``device``, in eval mode."""
+def chosen_weights(checkpoint: Checkpoint, weights: str = "auto") -> str:
+    """"ema" or "raw": the weights that ``weights`` (one of WEIGHTS) picks in this checkpoint."""
+    if weights not in WEIGHTS:
+        raise ConfigError(f"unknown weights {weights!r}", hint=f"use one of: {', '.join(WEIGHTS)}")
+    present = has_ema(checkpoint.tensors)
+    if weights == "ema" and not present:
+        raise CheckpointError(
+            f"{checkpoint.path} has no averaged weights", hint="train with --ema-decay (also on --resume), or load the raw weights"
+        )
+    return "ema" if weights != "raw" and present else "raw"
+
+
+def build_from_checkpoint(
+    checkpoint: Checkpoint, device: torch.device | str = "cpu", weights: str = "auto"
+) -> tuple[Generator, Discriminator]:
+    """Models with the checkpoint's weights, on ``device``, in eval mode: by default the moving
+    averages where the checkpoint has them (``weights``: see chosen_weights)."""
+    average = chosen_weights(checkpoint, weights) == "ema"
     generator, discriminator = build_models(checkpoint.config.latent, checkpoint.config.model)
-    load_module_state(checkpoint, "generator", generator)
-    load_module_state(checkpoint, "discriminator", discriminator)
+    load_module_state(checkpoint, EMA_PREFIXES["generator"] if average else "generator", generator)
+    load_module_state(checkpoint, EMA_PREFIXES["discriminator"] if average else "discriminator", discriminator)
     return generator.to(device).eval(), discriminator.to(device).eval()
 
 

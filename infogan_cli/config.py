@@ -129,6 +129,9 @@ class TrainConfig:
     lr_g: float = 1e-3  # generator and Q head
     # Over the last N epochs both rates fall linearly to 0 (0: constant rates, the paper's).
     lr_decay_epochs: int = 0
+    # An exponential moving average of G's and D's weights, decay per step (0: off, the paper's):
+    # sample, evaluate and the epoch grids use it (ema.py).
+    ema_decay: float = 0.0
     beta1: float = 0.5
     beta2: float = 0.999
     lambda_cat: float = 1.0  # 2 helped at 1500 steps but not at 5 epochs (docs/results.md)
@@ -161,6 +164,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and 0 < value < 1):
                 raise ConfigError(f"{name.replace('_', '-')} must be in (0, 1), got {value}")
+        if isinstance(self.ema_decay, bool) or not isinstance(self.ema_decay, (int, float)) or not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"ema-decay must be in [0, 1) (0: off), got {self.ema_decay!r}")
         for name in ("beta1", "beta2"):
             value = getattr(self, name)
             if not (0 <= value < 1):
@@ -315,10 +320,11 @@ def build_train_config(preset: str = DEFAULT_PRESET, **overrides: Any) -> TrainC
 
 # ----------------------------------------------------------------------------- resuming a run
 
-# What a resumed run may change: how long it trains, where, and how it reports. Everything else
-# (networks, codes, data, rates, seed) is the run's own and stays.
+# What a resumed run may change: how long it trains, where, and how it reports, and what it
+# anneals or averages at its end. Everything else (networks, codes, data, rates, seed) is the
+# run's own and stays.
 RESUMABLE = (
-    "epochs", "max_steps", "lr_decay_epochs", "data_root", "device", "workers", "precision", "compile", "sync_bn",
+    "epochs", "max_steps", "lr_decay_epochs", "ema_decay", "data_root", "device", "workers", "precision", "compile", "sync_bn",
     "log_every", "checkpoint_every", "keep",
 )
 

@@ -226,6 +226,7 @@ class EvaluationResult:
     # code -> I(x; c) of Q's predictions on the scored real images, nats; needs no labels. In our
     # MNIST screens it ranked runs as their Q accuracy did (docs/study.md): a label-free check.
     real_information: dict[str, float] = field(default_factory=dict)
+    weights: str = "raw"  # the weights scored: "ema" (the checkpoint's moving average) or "raw"
 
     def to_json(self) -> dict[str, Any]:
         """The record ``infogan evaluate --json`` prints: headline numbers at the top level,
@@ -237,6 +238,7 @@ class EvaluationResult:
             "schema": dict(SCHEMA),
             "checkpoint": self.checkpoint,
             "step": self.step,
+            "weights": self.weights,
             "dataset": self.dataset,
             "split": self.split,
             "seed": self.seed,
@@ -474,6 +476,7 @@ def evaluate_checkpoint(
         seed=seed,
         categorical_values=dict(zip(spec.categorical_names, spec.categorical)),
         real_information=real_information,
+        weights=model.weights,
     )
 
 

@@ -3,6 +3,8 @@
     from infogan_cli import InfoGAN
     model = InfoGAN.load("runs/x/last.safetensors")
     images = model.generate(n=16, codes={"c1": 3, "c2": 0.5}, seed=0)  # (16, 1, 28, 28) in [-1, 1]
+
+A checkpoint trained with --ema-decay loads its averaged weights; ``weights="raw"`` the trained ones.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import build_from_checkpoint, load_checkpoint
+from .checkpoint import build_from_checkpoint, chosen_weights, load_checkpoint
 from .config import LatentSpec, TrainConfig
 from .errors import ConfigError
 from .latent import LatentBatch, fix_codes, generator_input, sample_latent
@@ -31,17 +33,21 @@ class InfoGAN:
     device: torch.device
     step: int = 0
     path: Path | None = None
+    weights: str = "raw"  # which weights were loaded: "ema" (the moving average) or "raw"
 
     @property
     def latent_spec(self) -> LatentSpec:
         return self.config.latent
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "InfoGAN":
+    def load(cls, path: str | Path, device: str | torch.device = "cpu", weights: str = "auto") -> "InfoGAN":
+        """``weights``: "auto" (the moving average where the checkpoint has one, else the raw
+        weights), "ema" (an error without one) or "raw"."""
         device = resolve_device(device) if isinstance(device, str) else device
         checkpoint = load_checkpoint(path, "cpu", weights_only=True)
-        generator, discriminator = build_from_checkpoint(checkpoint, device)
-        return cls(checkpoint.config, generator, discriminator, device, checkpoint.step, Path(path))
+        chosen = chosen_weights(checkpoint, weights)
+        generator, discriminator = build_from_checkpoint(checkpoint, device, chosen)
+        return cls(checkpoint.config, generator, discriminator, device, checkpoint.step, Path(path), chosen)
 
     def validate_codes(self, codes: dict[str, float]) -> dict[str, float]:
         """Check code names and values; categorical values must be integers in 0..K-1."""

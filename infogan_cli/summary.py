@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import parse_metadata, read_header
+from .checkpoint import EMA_COUNT, EMA_PREFIXES, has_ema, parse_metadata, read_header
 from .config import LatentSpec, TrainConfig
 from .errors import CheckpointError
 from .json_output import json_safe
@@ -26,6 +26,8 @@ DTYPE_BITS = {
 }
 SCHEMA = {"name": "infogan-inspect", "version": 1}  # of to_dict(); docs/cli.md documents every key
 GROUPS = ("generator", "discriminator", "optimizer", "rng")
+EMA_GROUP = "ema"  # the moving averages (--ema-decay): a group only in checkpoints that have them
+EMA_NAMES = (*EMA_PREFIXES.values(), EMA_COUNT.split(".", 1)[0])
 # BatchNorm statistics live in the state dict but are not trained parameters.
 BUFFER_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
 DISCRIMINATOR_PARTS = ("trunk", "d_head", "q_head")
@@ -39,10 +41,13 @@ class TensorInfo:
 
     @property
     def group(self) -> str:
-        """generator, discriminator, optimizer (optimizer_d.*, optimizer_g.*), rng, else other."""
+        """generator, discriminator, optimizer (optimizer_d.*, optimizer_g.*), rng, ema
+        (ema_generator.*, ema_discriminator.*, ema.n_averaged), else other."""
         prefix = self.name.split(".", 1)[0]
         if prefix.startswith("optimizer"):
             return "optimizer"
+        if prefix in EMA_NAMES:
+            return EMA_GROUP
         return prefix if prefix in GROUPS else "other"
 
     @property
@@ -70,6 +75,12 @@ class CheckpointSummary:
     epoch: int  # completed epochs when saved (the checkpoint metadata's integer)
     metrics: dict[str, Any]
     tensors: list[TensorInfo]
+
+    @property
+    def weights(self) -> str:
+        """The weights sample, traverse, evaluate and explore use: "ema" where the file has the
+        moving averages, else "raw"."""
+        return "ema" if has_ema(t.name for t in self.tensors) else "raw"
 
     def parameters(self) -> dict[str, int]:
         """Trained parameter counts: G, D's trunk, D head and Q head, all of D, and the total."""
@@ -105,6 +116,7 @@ class CheckpointSummary:
             "file_bytes": self.file_bytes,
             "step": self.step,
             "epochs_completed": self.epoch,
+            "weights": self.weights,
             "config": self.config.to_dict(),
             "latent": latent_summary(self.config),
             "metrics": json_safe(self.metrics),
@@ -160,6 +172,8 @@ def _parameters_json(counts: dict[str, int]) -> dict[str, int]:
 
 
 def _display_order(tensor: TensorInfo) -> tuple[int, list[str | int]]:
-    """Group by group, then by name with numbers compared as numbers (convs.2 before convs.10)."""
-    group = GROUPS.index(tensor.group) if tensor.group in GROUPS else len(GROUPS)
+    """Group by group (the averages after the weights), then by name with numbers compared as
+    numbers (convs.2 before convs.10)."""
+    order = (*GROUPS[:2], EMA_GROUP, *GROUPS[2:])
+    group = order.index(tensor.group) if tensor.group in order else len(order)
     return group, [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", tensor.name)]

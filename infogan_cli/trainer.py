@@ -5,6 +5,7 @@ One step:
   D step:   BCE(D(real), 1) + BCE(D(fake.detach()), 0) [+ MI loss, if it updates the trunk]
             + lambda_consistency * KL(Q(c|real) || Q(c|T(real))), T a small random affine transform
   G+Q step: BCE(D(fake), 1) + lambda_cat * CE + lambda_cont * NLL  -> generator and Q head
+  with --ema-decay: the moving averages of G's and D's weights take in the new weights (ema.py)
 The D optimizer owns the shared trunk and the D head; the G optimizer owns G and the Q head.
 """
 
@@ -32,6 +33,7 @@ from .checkpoint import (
 from .files import atomic_link, atomic_write_bytes
 from .config import IMAGE_SIZES, RESUME_LENGTH, TrainConfig, resumed_config
 from .data import ImageDataset, load_dataset, to_unit_range
+from .ema import WeightAverage
 from .errors import CheckpointError, ConfigError, DataError, TrainingDiverged
 from .folder import folder_batches
 from .latent import fixed_noise_grid, generator_input, sample_latent
@@ -155,6 +157,8 @@ class Trainer:
         self.discriminator = discriminator.to(device, memory_format=self.memory_format)
         self.g_model: torch.nn.Module = self.generator
         self.d_model: torch.nn.Module = self.discriminator
+        # Averages of the plain modules, made before any DDP or compile wrapper.
+        self.average = WeightAverage(self.generator, self.discriminator, config.ema_decay) if config.ema_decay > 0 else None
         # Fused Adam: one kernel per parameter group instead of one per tensor and operation.
         fused = device.type in ("cpu", "cuda")
         adam = dict(betas=(config.beta1, config.beta2), fused=fused, foreach=None if fused else True)
@@ -195,6 +199,7 @@ class Trainer:
             optimizers={"optimizer_d": self.optimizer_d, "optimizer_g": self.optimizer_g},
             rng={"train": self.rng.get_state(), "cpu": torch.get_rng_state()},
             metrics=metrics,
+            ema=self.average.state_tensors() if self.average is not None else None,
         )
 
     def restore(self, checkpoint) -> None:
@@ -208,6 +213,8 @@ class Trainer:
         except (KeyError, RuntimeError):
             raise CheckpointError(f"{checkpoint.path} has no usable RNG state to resume from") from None
         self.step = checkpoint.step
+        if self.average is not None and not self.average.restore(checkpoint):
+            self.average.start_from(self.generator, self.discriminator)  # --ema-decay added on --resume
         if self.dist.rank > 0:  # the file holds rank 0's stream; other ranks branch off it
             self.rng.manual_seed(sub_seed(self.config.seed + _RANK_SEED_STRIDE * self.dist.rank + self.step))
 
@@ -302,6 +309,8 @@ class Trainer:
         self._step(self.optimizer_g)
         if self.scaler is not None:
             self.scaler.update()
+        if self.average is not None:
+            self.average.update(self.generator, self.discriminator)
         return torch.stack([loss_d, loss_g, loss_mi, info_real, *extra, *per_code]).detach().float()
 
     def _set_learning_rates(self) -> None:
@@ -377,15 +386,18 @@ class Trainer:
         return metrics
 
     def write_samples(self, path: Path) -> Path:
-        """The fixed-noise grid: one column per value of c1, one noise sample per row."""
+        """The fixed-noise grid: one column per value of c1, one noise sample per row; drawn by
+        the averaged generator when there is one (as `infogan sample` draws)."""
         spec = self.config.latent
         grid_rng = make_generator(self.config.seed + 1, torch.device("cpu"))  # same rows every epoch
         latent = fixed_noise_grid(spec, SAMPLE_ROWS, grid_rng)
         columns = spec.categorical[0] if spec.categorical else 10
-        self.generator.eval()
+        generator = self.average.generator if self.average is not None else self.generator
+        training = generator.training
+        generator.eval()
         with torch.inference_mode():
-            images = self.generator(generator_input(spec, latent).to(self.device))
-        self.generator.train()
+            images = generator(generator_input(spec, latent).to(self.device))
+        generator.train(training)
         return save_grid(images, columns, path)
 
     def save(self, metrics: dict[str, Any], step_file: bool) -> Path:

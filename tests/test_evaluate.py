@@ -34,7 +34,7 @@ from tests.conftest import run_main as run_cli, untrained_checkpoint
 
 MODEL = ModelConfig(width=4, hidden=16, q_hidden=8)
 JSON_KEYS = {
-    "schema", "checkpoint", "step", "dataset", "split", "seed", "n_real", "n_samples", "label_code",
+    "schema", "checkpoint", "step", "weights", "dataset", "split", "seed", "n_real", "n_samples", "label_code",
     "q_accuracy", "q_purity", "q_nmi", "q_ari", "sample_accuracy", "digits_covered", "classifier_accuracy",
     "classifier_frechet_distance", "classifier_frechet_distance_floor", "abs_rho_slant", "abs_rho_thickness", "abs_rho_width",
     "q_real_information", "mig", "mig_slant", "mig_thickness", "mig_width",

@@ -28,6 +28,7 @@ def evaluate(
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
     seed: int = typer.Option(0, help="Random seed (0..2^63-1) of the generated samples and sweeps."),
     split: str = typer.Option("test", help="Real images to score the Q head on: test, or train (a fixed 10,000-image subset; for choosing settings without touching the test set)."),
+    raw_weights: bool = typer.Option(False, "--raw-weights", help="Score the trained weights, not the moving average of a checkpoint trained with --ema-decay (which is scored by default)."),
 ) -> None:
     """Score a checkpoint on its dataset's test split: code-to-label accuracy (Q head and samples),
     continuous codes vs slant/thickness/width (|rho| along sweeps, MIG on real images), a Frechet
@@ -46,7 +47,7 @@ def evaluate(
     configure_backends(torch_device)
     if out is not None:
         ensure_writable_dir(out)
-    model, test_data, train_data = _load_inputs(checkpoint, data_root, torch_device)
+    model, test_data, train_data = _load_inputs(checkpoint, data_root, torch_device, "raw" if raw_weights else "auto")
     reference = _reference_classifier(classifier, train_data, test_data, torch_device)
     if split == "train" and len(train_data):
         from infogan_cli.evaluate import selection_subset
@@ -63,14 +64,15 @@ def evaluate(
         sys.stdout.flush()
 
 
-def _load_inputs(checkpoint: Path, data_root: Optional[Path], device):
-    """The model and both splits of its dataset, resized / converted as they were for training."""
+def _load_inputs(checkpoint: Path, data_root: Optional[Path], device, weights: str):
+    """The model (``weights`` as for InfoGAN.load) and both splits of its dataset, resized /
+    converted as they were for training."""
     import torch
 
     from infogan_cli.data import ImageDataset, load_dataset
     from infogan_cli.infogan import InfoGAN
 
-    model = InfoGAN.load(checkpoint, device)
+    model = InfoGAN.load(checkpoint, device, weights)
     name = model.config.dataset
     shape = dict(image_size=model.config.model.image_size, channels=model.config.model.channels)
     if name.startswith("folder:"):
@@ -174,7 +176,10 @@ def show_results(result, seconds: float) -> None:
     from rich.table import Table
 
     split = "test" if result.split == "test" else "training-subset"
-    table = Table(title=f"{result.checkpoint} ({result.dataset}, step {result.step}, seed {result.seed})", title_justify="left")
+    weights = "moving-average (EMA)" if result.weights == "ema" else "raw"
+    table = Table(
+        title=f"{result.checkpoint} ({result.dataset}, step {result.step}, {weights} weights, seed {result.seed})", title_justify="left"
+    )
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("notes", overflow="fold")

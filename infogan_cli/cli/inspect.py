@@ -36,8 +36,19 @@ def inspect(
         f"format version {summary.format_version}, {_size(summary.file_bytes)}",
         soft_wrap=True,
     )
+    console.print(weights_line(summary), soft_wrap=True)
     for table in (latent_table(summary), metrics_table(summary), config_table(summary), groups_table(summary), tensors_table(summary, all_tensors)):
         console.print(table)
+
+
+def weights_line(summary: CheckpointSummary) -> str:
+    """Which weights sample, traverse, evaluate and explore take from this checkpoint."""
+    if summary.weights == "ema":
+        return (
+            f"weights: a moving average (EMA, decay {summary.config.ema_decay:g}) besides the trained ones; "
+            "sample, traverse, evaluate and explore use the average (evaluate --raw-weights: the trained ones)"
+        )
+    return "weights: the trained ones (no moving average: train with --ema-decay to keep one)"
 
 
 def latent_table(summary: CheckpointSummary) -> Table:

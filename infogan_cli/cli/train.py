@@ -46,6 +46,10 @@ def train(
     lr_d: Optional[float] = typer.Option(None, show_default=shown_default("lr_d"), help="Adam learning rate of the discriminator."),
     lr_g: Optional[float] = typer.Option(None, show_default=shown_default("lr_g"), help="Adam learning rate of the generator and Q head."),
     lr_decay_epochs: Optional[int] = typer.Option(None, min=0, show_default=shown_default("lr_decay_epochs"), help="Over the run's last N epochs both learning rates fall linearly to 0 (0: constant rates). May change on --resume."),
+    ema_decay: Optional[float] = typer.Option(
+        None, show_default=shown_default("ema_decay"),
+        help="Keep an exponential moving average of the weights with this decay per step, in [0, 1) (0: off; 0.999 averages about the last 1000 steps); sample, traverse, evaluate, explore and the epoch grids use the average. May change on --resume; added to a run that had none, the average starts from the weights at the resumed step.",
+    ),
     mi_updates_trunk: Optional[bool] = typer.Option(None, "--mi-updates-trunk/--no-mi-updates-trunk", show_default=shown_default("mi_updates_trunk"), help="Let the MI loss also train D's shared trunk (the paper's code does)."),
     architecture: Optional[str] = typer.Option(None, show_default=shown_default("architecture"), help="paper or tutorial network shapes."),
     width: Optional[int] = typer.Option(None, min=1, show_default=shown_default("width"), help="Channels of the first conv layer."),
@@ -93,6 +97,7 @@ def train(
         lr_d=lr_d,
         lr_g=lr_g,
         lr_decay_epochs=lr_decay_epochs,
+        ema_decay=ema_decay,
         lambda_cat=lambda_cat,
         lambda_cont=lambda_cont,
         lambda_consistency=lambda_consistency,
@@ -275,7 +280,8 @@ def show_training(started, events, is_start: bool):
         resuming += f" with {', '.join(started.changes)}"
     stderr.print(
         f"run {started.out_dir} | {cfg.dataset}: {started.n_images} images | device {started.device} | "
-        f"seed {started.seed} | batch {cfg.batch_size} | {started.steps_per_epoch} steps/epoch" + resuming,
+        f"seed {started.seed} | batch {cfg.batch_size} | {started.steps_per_epoch} steps/epoch"
+        + (f" | ema {cfg.ema_decay:g}" if cfg.ema_decay else "") + resuming,
         soft_wrap=True,
     )
     for warning in started.warnings:
