@@ -77,7 +77,7 @@ def test_cli_sets_the_decay_checks_it_and_a_resume_may_add_it(capsys, tmp_path):
     # A finished run annealed over one more epoch: the rates fall over epoch 2.
     code, _, err = run_main(capsys, "train", "--out", str(out), "--resume", "--epochs", "2", "--lr-decay-epochs", "1")
     assert code == 0, err
-    assert "resuming at step 8 with epochs 1 -> 2, lr-decay-epochs 0 -> 1" in err, err
+    assert "| lr decay over the last 1 epoch | resuming at step 8 with epochs 1 -> 2, lr-decay-epochs 0 -> 1" in err, err
     assert json.loads((out / "config.json").read_text())["lr_decay_epochs"] == 1
     assert saved_rates(out / "last.safetensors") == pytest.approx([2e-4 / 8, 1e-3 / 8])
     code, _, err = run_main(capsys, "train", *small, "--lr-decay-epochs", "-1", "--out", str(tmp_path / "bad"))

@@ -281,6 +281,7 @@ def show_training(started, events, is_start: bool):
     stderr.print(
         f"run {started.out_dir} | {cfg.dataset}: {started.n_images} images | device {started.device} | "
         f"seed {started.seed} | batch {cfg.batch_size} | {started.steps_per_epoch} steps/epoch"
+        + (f" | lr decay over the last {cfg.lr_decay_epochs} epoch{'s' if cfg.lr_decay_epochs > 1 else ''}" if cfg.lr_decay_epochs else "")
         + (f" | ema {cfg.ema_decay:g}" if cfg.ema_decay else "") + resuming,
         soft_wrap=True,
     )
