@@ -39,7 +39,10 @@ STEP_PATTERN = re.compile(r"step-(\d+)\.safetensors$")
 # The moving averages of the generator and discriminator weights (ema.py), and their step count.
 EMA_PREFIXES = {"generator": "ema_generator", "discriminator": "ema_discriminator"}
 EMA_COUNT = "ema.n_averaged"
-WEIGHTS = ("auto", "ema", "raw")  # what build_from_checkpoint loads; auto: ema where the file has it
+_EMA_TENSOR_PREFIXES = tuple(f"{prefix}." for prefix in EMA_PREFIXES.values())
+# What inference reads (load_checkpoint's weights_only): the weights and their averages.
+_WEIGHT_PREFIXES = ("generator.", "discriminator.", *_EMA_TENSOR_PREFIXES)
+WEIGHTS = ("auto", "ema", "raw")  # what InfoGAN.load may ask for (chosen_weights); auto: ema where the file has it
 
 
 @dataclass
@@ -210,8 +213,7 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu",
     metadata, shapes = read_header(path)
     config, step, epoch, metrics, optimizers = parse_metadata(path, metadata)
     _check_model_shapes(path, config, shapes)
-    weights = tuple(f"{prefix}." for prefix in ("generator", "discriminator", *EMA_PREFIXES.values()))
-    names = [n for n in shapes if not weights_only or n.startswith(weights)]
+    names = [n for n in shapes if not weights_only or n.startswith(_WEIGHT_PREFIXES)]
     try:
         with safe_open(str(path), framework="pt", device=str(device)) as handle:
             tensors = {name: handle.get_tensor(name) for name in names}
@@ -233,7 +235,7 @@ def _check_file(path: Path, kind: str = "checkpoint") -> None:
 
 def has_ema(names: Iterable[str]) -> bool:
     """Whether a checkpoint's tensor names include the weight averages (--ema-decay)."""
-    return any(name == EMA_COUNT or name.startswith(tuple(f"{p}." for p in EMA_PREFIXES.values())) for name in names)
+    return any(name == EMA_COUNT or name.startswith(_EMA_TENSOR_PREFIXES) for name in names)
 
 
 def _check_model_shapes(path: Path, config: TrainConfig, shapes: dict[str, tuple[list[int], str]]) -> None:
@@ -273,11 +275,10 @@ def chosen_weights(checkpoint: Checkpoint, weights: str = "auto") -> str:
 
 
 def build_from_checkpoint(
-    checkpoint: Checkpoint, device: torch.device | str = "cpu", weights: str = "auto"
+    checkpoint: Checkpoint, device: torch.device | str = "cpu", average: bool = False
 ) -> tuple[Generator, Discriminator]:
-    """Models with the checkpoint's weights, on ``device``, in eval mode: by default the moving
-    averages where the checkpoint has them (``weights``: see chosen_weights)."""
-    average = chosen_weights(checkpoint, weights) == "ema"
+    """Models with the checkpoint's weights, on ``device``, in eval mode: its moving averages
+    with ``average`` (which chosen_weights decides)."""
     generator, discriminator = build_models(checkpoint.config.latent, checkpoint.config.model)
     load_module_state(checkpoint, EMA_PREFIXES["generator"] if average else "generator", generator)
     load_module_state(checkpoint, EMA_PREFIXES["discriminator"] if average else "discriminator", discriminator)

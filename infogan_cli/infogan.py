@@ -46,7 +46,7 @@ class InfoGAN:
         device = resolve_device(device) if isinstance(device, str) else device
         checkpoint = load_checkpoint(path, "cpu", weights_only=True)
         chosen = chosen_weights(checkpoint, weights)
-        generator, discriminator = build_from_checkpoint(checkpoint, device, chosen)
+        generator, discriminator = build_from_checkpoint(checkpoint, device, average=chosen == "ema")
         return cls(checkpoint.config, generator, discriminator, device, checkpoint.step, Path(path), chosen)
 
     def validate_codes(self, codes: dict[str, float]) -> dict[str, float]:
