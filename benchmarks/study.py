@@ -22,8 +22,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 from infogan_cli.evaluate import SCHEMA  # noqa: E402 - the evaluate --json record this script reads
+from quality import continue_flag  # noqa: E402 - how both scripts restart a cached run folder
 
 VARIANTS: dict[str, list[str]] = {
     "baseline": [],
@@ -51,15 +53,6 @@ RETIRED: dict[str, str] = {
 def infogan(*args: str, capture: bool = False) -> str:
     result = subprocess.run([sys.executable, "-m", "infogan_cli", *args], check=True, text=True, stdout=subprocess.PIPE if capture else None)
     return result.stdout
-
-
-def continue_flag(run_dir: Path) -> str:
-    """How to (re)start a cached run: --resume where it has a checkpoint or the starts.json of
-    --starts (whose --resume goes on from any state); else --overwrite, which starts a run killed
-    before its first checkpoint again (infogan train refuses a folder holding a run unless given one
-    of the two) and deletes nothing in a new folder."""
-    has_checkpoint = (run_dir / "last.safetensors").exists() or any((run_dir / "checkpoints").glob("step-*.safetensors"))
-    return "--resume" if has_checkpoint or (run_dir / "starts.json").exists() else "--overwrite"
 
 
 def run_variant(label: str, flags: list[str], seed: int, args: argparse.Namespace) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,11 +49,7 @@ class LatentSpec:
             raise ConfigError(f"at most {MAX_CODES} categorical codes, got {len(self.categorical)}")
         for cardinality in self.categorical:
             _check_int("categorical cardinality", cardinality, 2, MAX_CARDINALITY)
-        if self.continuous_prior not in CONTINUOUS_PRIORS:
-            raise ConfigError(
-                f"unknown continuous prior {self.continuous_prior!r}",
-                hint=f"use one of: {', '.join(CONTINUOUS_PRIORS)}",
-            )
+        _check_choice("continuous prior", self.continuous_prior, CONTINUOUS_PRIORS)
         if self.noise_dim + self.code_dim == 0:
             raise ConfigError("the latent space is empty", hint="set --noise-dim or add a code")
 
@@ -97,16 +93,8 @@ class ModelConfig:
     q_hidden: int = 128  # the Q head's hidden layer (paper: FC128)
 
     def __post_init__(self) -> None:
-        if self.architecture not in ARCHITECTURES:
-            raise ConfigError(
-                f"unknown architecture {self.architecture!r}",
-                hint=f"use one of: {', '.join(ARCHITECTURES)}",
-            )
-        if self.image_size not in IMAGE_SIZES:
-            raise ConfigError(
-                f"image size {self.image_size} is not supported",
-                hint=f"use one of: {', '.join(map(str, IMAGE_SIZES))}",
-            )
+        _check_choice("architecture", self.architecture, ARCHITECTURES)
+        _check_image_size(self.image_size)
         if self.channels not in (1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
         _check_int("width", self.width, 1, MAX_WIDTH)
@@ -174,23 +162,15 @@ class TrainConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name.replace('_', '-')} must be >= 0, got {value}")
-        if self.consistency_transform not in CONSISTENCY_TRANSFORM_NAMES:
-            raise ConfigError(
-                f"unknown consistency transform {self.consistency_transform!r}",
-                hint=f"use one of: {', '.join(CONSISTENCY_TRANSFORM_NAMES)}",
-            )
-        if self.continuous_loss not in CONTINUOUS_LOSSES:
-            raise ConfigError(
-                f"unknown continuous loss {self.continuous_loss!r}",
-                hint=f"use one of: {', '.join(CONTINUOUS_LOSSES)}",
-            )
+        _check_choice("consistency transform", self.consistency_transform, CONSISTENCY_TRANSFORM_NAMES)
+        _check_choice("continuous loss", self.continuous_loss, CONTINUOUS_LOSSES)
         _check_int("seed", self.seed, 0, 2**63 - 1)
         _check_int("log_every", self.log_every, 1, 10**9)
         _check_int("checkpoint_every", self.checkpoint_every, 1, 10**9)
         _check_int("keep", self.keep, 1, 10**6)
         _check_int("workers", self.workers, 0, 256)
-        if self.image_size is not None and self.image_size not in IMAGE_SIZES:
-            raise ConfigError(f"image size {self.image_size} is not supported", hint=f"use one of: {', '.join(map(str, IMAGE_SIZES))}")
+        if self.image_size is not None:
+            _check_image_size(self.image_size)
         if self.channels is not None and self.channels not in (1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
 
@@ -218,6 +198,16 @@ class StartsConfig:
         _check_int("starts", self.count, 1, MAX_STARTS)
         _check_int("start_epochs", self.epochs, 1, MAX_EPOCHS)
 
+
+
+def _check_choice(what: str, value: Any, choices: Collection[Any]) -> None:
+    if value not in choices:
+        raise ConfigError(f"unknown {what} {value!r}", hint=f"use one of: {', '.join(map(str, choices))}")
+
+
+def _check_image_size(size: Any) -> None:
+    if size not in IMAGE_SIZES:
+        raise ConfigError(f"image size {size} is not supported", hint=f"use one of: {', '.join(map(str, IMAGE_SIZES))}")
 
 
 def _check_int(name: str, value: Any, low: int, high: int) -> None:
@@ -306,8 +296,7 @@ DEFAULT_PRESET = "default"
 def build_train_config(preset: str = DEFAULT_PRESET, **overrides: Any) -> TrainConfig:
     """A TrainConfig from a preset plus overrides; ``latent`` and ``model`` overrides are dicts
     merged key by key. ``None`` values mean "not given" and are skipped."""
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}", hint=f"use one of: {', '.join(PRESETS)}")
+    _check_choice("preset", preset, PRESETS)
     base = PRESETS[preset]
     merged: dict[str, Any] = {k: v for k, v in base.items() if k not in ("latent", "model")}
     latent = dict(base.get("latent", {}))

@@ -16,7 +16,7 @@ from typing import Optional
 import pytest
 from PIL import Image
 
-from infogan_cli.config import LatentSpec, ModelConfig, TrainConfig
+from infogan_cli.config import ConfigError, LatentSpec, ModelConfig, TrainConfig, build_train_config
 from infogan_cli.config_file import OptionSpec, read_options_file, spec_from_annotation
 from infogan_cli.errors import CheckpointError, ConfigError, InfoganError
 from infogan_cli.models import build_models
@@ -389,3 +389,20 @@ def test_plot_shows_the_consistency_kl_when_logged(tmp_path) -> None:
     assert [s.label for s in series] == ["D loss", "G loss", "consistency (KL, nats)"]
     assert [v for _, v in series[2].points] == [0.2, 0.2]
     assert [s.label for s in build_panels([json.loads(metric_line(1, 1.0))], None)[0].series] == ["D loss", "G loss"]
+
+
+@pytest.mark.parametrize(
+    "build,message,hint",
+    [
+        (lambda: LatentSpec(continuous_prior="cauchy"), "unknown continuous prior 'cauchy'", "use one of: uniform, normal"),
+        (lambda: ModelConfig(architecture="resnet"), "unknown architecture 'resnet'", "use one of: paper, tutorial"),
+        (lambda: ModelConfig(image_size=48), "image size 48 is not supported", "use one of: 28, 32, 64"),
+        (lambda: TrainConfig(image_size=48), "image size 48 is not supported", "use one of: 28, 32, 64"),
+        (lambda: TrainConfig(continuous_loss="l1"), "unknown continuous loss 'l1'", "use one of: gaussian, mse"),
+        (lambda: build_train_config("fancy"), "unknown preset 'fancy'", "use one of: default, paper, tutorial"),
+    ],
+)
+def test_config_choices_name_the_bad_value_and_the_good_ones(build, message, hint) -> None:
+    with pytest.raises(ConfigError) as raised:
+        build()
+    assert str(raised.value) == message and raised.value.hint == hint
