@@ -18,7 +18,7 @@ from .errors import ConfigError
 
 CONTINUOUS_PRIORS = ("uniform", "normal")
 CONTINUOUS_LOSSES = ("gaussian", "mse")
-CONSISTENCY_TRANSFORM_NAMES = ("affine", "shift-scale")  # the keys of augment.CONSISTENCY_TRANSFORMS
+CONSISTENCY_TRANSFORM_NAMES = ("affine", "shift-scale", "affine-wide")  # the keys of augment.CONSISTENCY_TRANSFORMS
 ARCHITECTURES = ("paper", "tutorial")
 IMAGE_SIZES = (28, 32, 64)
 FOLDER_IMAGE_SIZE = 64  # folder:DIR images have no size of their own: --image-size's default for them
@@ -128,7 +128,7 @@ class TrainConfig:
     # Q's categorical consistency under small random affine transforms of real images (augment.py):
     # median code-to-digit accuracy 88% -> 97% over five seeds (docs/results.md). 0: the paper's objective.
     lambda_consistency: float = 1.0
-    consistency_transform: str = "affine"  # augment.CONSISTENCY_TRANSFORMS: affine or shift-scale
+    consistency_transform: str = "affine"  # augment.CONSISTENCY_TRANSFORMS: affine, shift-scale or affine-wide
     mi_updates_trunk: bool = True
     seed: int = 0
     device: str = "auto"

@@ -88,6 +88,30 @@ def test_shift_scale_keeps_slant_and_proportions():
     assert theta[:, 1, 0].abs().max() > 0.1 and not torch.allclose(theta[:, 0, 0], theta[:, 1, 1])
 
 
+def test_affine_wide_stretches_further_and_keeps_the_rest():
+    """affine-wide is the affine family with per-axis stretches of up to 25% instead of 10%."""
+    wide, affine = CONSISTENCY_TRANSFORMS["affine-wide"], CONSISTENCY_TRANSFORMS["affine"]
+    assert (wide.rotation_degrees, wide.shear_degrees, wide.translate, wide.isotropic) == (
+        affine.rotation_degrees, affine.shear_degrees, affine.translate, affine.isotropic)
+    no_turn = AffineRange(rotation_degrees=0, shear_degrees=0, scale=wide.scale, translate=0)
+    theta = random_affine_matrices(400, no_turn, torch.Generator().manual_seed(9), torch.device("cpu"))
+    for axis in (0, 1):
+        s = theta[:, axis, axis]
+        assert s.min() >= 0.75 - 1e-6 and s.max() <= 1.25 + 1e-6 and s.max() - s.min() > 0.45
+    # Measured as evaluate measures: a bar 16 px wide, resampled at up to 1 +- limit times its
+    # size (affine_grid maps output to input, so the width changes by 1 / (1 +- limit)).
+    from infogan_cli.evaluate import measure_images
+
+    bar = torch.full((200, 1, 28, 28), -1.0)
+    bar[:, :, 6:22, 6:22] = 1.0
+    for limit in (wide.scale, affine.scale):
+        limits = AffineRange(rotation_degrees=0, shear_degrees=0, scale=limit, translate=0)
+        widths = measure_images(random_affine(bar, torch.Generator().manual_seed(10), limits))["width"] / 16
+        narrowest, widest = 1 / (1 + limit), 1 / (1 - limit)
+        assert widths.min() >= narrowest - 0.05 and widths.max() <= widest + 0.05
+        assert widths.max() - widths.min() > 0.8 * (widest - narrowest)  # the range is used, not only its middle
+
+
 def test_consistency_transform_is_validated_and_used(tmp_path):
     with pytest.raises(ConfigError, match="unknown consistency transform 'rotate'"):
         TrainConfig(consistency_transform="rotate")
@@ -223,7 +247,7 @@ def test_consistency_transform_from_the_command_line(capsys, tmp_path):
 
     tiny = ["--dataset", "fake", "--width", "4", "--noise-dim", "8", "--batch-size", "16", "--max-steps", "2", "--device", "cpu"]
     code, _, err = run_main(capsys, "train", *tiny, "--out", str(tmp_path / "bad"), "--consistency-transform", "rotate")
-    assert code == 2 and err == "error: unknown consistency transform 'rotate'\nhint: use one of: affine, shift-scale\n"
+    assert code == 2 and err == "error: unknown consistency transform 'rotate'\nhint: use one of: affine, shift-scale, affine-wide\n"
     assert not (tmp_path / "bad").exists()
     code, _, err = run_main(capsys, "train", *tiny, "--out", str(tmp_path / "run"), "--consistency-transform", "shift-scale")
     assert code == 0, err
