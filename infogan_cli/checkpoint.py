@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .config import TrainConfig, train_from_dict
-from .errors import CheckpointError, ConfigError, first_line
+from .errors import CheckpointError, ConfigError, check_choice, first_line
 from .files import atomic_write
 from .models import Discriminator, Generator, build_models
 
@@ -264,8 +264,7 @@ def _check_model_shapes(path: Path, config: TrainConfig, shapes: dict[str, tuple
 
 def chosen_weights(checkpoint: Checkpoint, weights: str = "auto") -> str:
     """"ema" or "raw": the weights that ``weights`` (one of WEIGHTS) picks in this checkpoint."""
-    if weights not in WEIGHTS:
-        raise ConfigError(f"unknown weights {weights!r}", hint=f"use one of: {', '.join(WEIGHTS)}")
+    check_choice("weights", weights, WEIGHTS)
     present = has_ema(checkpoint.tensors)
     if weights == "ema" and not present:
         raise CheckpointError(

@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, check_choice
 
 CONTINUOUS_PRIORS = ("uniform", "normal")
 CONTINUOUS_LOSSES = ("gaussian", "mse")
@@ -49,7 +49,7 @@ class LatentSpec:
             raise ConfigError(f"at most {MAX_CODES} categorical codes, got {len(self.categorical)}")
         for cardinality in self.categorical:
             _check_int("categorical cardinality", cardinality, 2, MAX_CARDINALITY)
-        _check_choice("continuous prior", self.continuous_prior, CONTINUOUS_PRIORS)
+        check_choice("continuous prior", self.continuous_prior, CONTINUOUS_PRIORS)
         if self.noise_dim + self.code_dim == 0:
             raise ConfigError("the latent space is empty", hint="set --noise-dim or add a code")
 
@@ -93,7 +93,7 @@ class ModelConfig:
     q_hidden: int = 128  # the Q head's hidden layer (paper: FC128)
 
     def __post_init__(self) -> None:
-        _check_choice("architecture", self.architecture, ARCHITECTURES)
+        check_choice("architecture", self.architecture, ARCHITECTURES)
         _check_image_size(self.image_size)
         if self.channels not in (1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
@@ -162,8 +162,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name.replace('_', '-')} must be >= 0, got {value}")
-        _check_choice("consistency transform", self.consistency_transform, CONSISTENCY_TRANSFORM_NAMES)
-        _check_choice("continuous loss", self.continuous_loss, CONTINUOUS_LOSSES)
+        check_choice("consistency transform", self.consistency_transform, CONSISTENCY_TRANSFORM_NAMES)
+        check_choice("continuous loss", self.continuous_loss, CONTINUOUS_LOSSES)
         _check_int("seed", self.seed, 0, 2**63 - 1)
         _check_int("log_every", self.log_every, 1, 10**9)
         _check_int("checkpoint_every", self.checkpoint_every, 1, 10**9)
@@ -198,11 +198,6 @@ class StartsConfig:
         _check_int("starts", self.count, 1, MAX_STARTS)
         _check_int("start_epochs", self.epochs, 1, MAX_EPOCHS)
 
-
-
-def _check_choice(what: str, value: Any, choices: Collection[Any]) -> None:
-    if value not in choices:
-        raise ConfigError(f"unknown {what} {value!r}", hint=f"use one of: {', '.join(map(str, choices))}")
 
 
 def _check_image_size(size: Any) -> None:
@@ -296,7 +291,7 @@ DEFAULT_PRESET = "default"
 def build_train_config(preset: str = DEFAULT_PRESET, **overrides: Any) -> TrainConfig:
     """A TrainConfig from a preset plus overrides; ``latent`` and ``model`` overrides are dicts
     merged key by key. ``None`` values mean "not given" and are skipped."""
-    _check_choice("preset", preset, PRESETS)
+    check_choice("preset", preset, PRESETS)
     base = PRESETS[preset]
     merged: dict[str, Any] = {k: v for k, v in base.items() if k not in ("latent", "model")}
     latent = dict(base.get("latent", {}))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any
+
 
 class InfoganError(Exception):
     """An error the user can fix. ``hint`` says how."""
@@ -32,3 +35,10 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (or its type), for one-line error messages."""
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+def check_choice(what: str, value: Any, choices: Collection[Any]) -> None:
+    """A ConfigError "unknown <what> <value>" with the valid ``choices`` as its hint, unless
+    ``value`` is one of them."""
+    if value not in choices:
+        raise ConfigError(f"unknown {what} {value!r}", hint=f"use one of: {', '.join(map(str, choices))}")

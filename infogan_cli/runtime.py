@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from .cpu import usable_cpus
-from .errors import ConfigError
+from .errors import ConfigError, check_choice
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -57,8 +57,7 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     MNIST runs, lowered code-to-digit accuracy (docs/study.md), so it is an opt-in (--precision
     bf16). Weights and optimizer state stay fp32 either way.
     """
-    if name not in PRECISIONS:
-        raise ConfigError(f"unknown precision {name!r}", hint=f"use one of: {', '.join(PRECISIONS)}")
+    check_choice("precision", name, PRECISIONS)
     if name in ("auto", "fp32"):
         return None
     if name == "fp16":
