@@ -27,7 +27,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from infogan_cli.config import TrainConfig  # noqa: E402
+from infogan_cli.config import MATMUL_ROUTES, TrainConfig  # noqa: E402
 from infogan_cli.data import load_dataset, resolve_data_root  # noqa: E402
 from infogan_cli.cpu import cpu_model, has_native_bf16  # noqa: E402
 from infogan_cli.runtime import configure_backends, resolve_device, resolve_precision  # noqa: E402
@@ -135,14 +135,15 @@ def tutorial_steps(data_root: Path, device: torch.device, batch_size: int, steps
 
 def infogan_steps(
     data_root: Path, device: torch.device, batch_size: int, steps: int, warmup: int, out: Path, precision: str, lambda_consistency: float,
-    compile_mode: str | None = None,
+    compile_mode: str | None = None, matmul: str = TrainConfig().matmul,
 ) -> tuple[float, str, float]:
     """Images/s of our training step, the memory format the trainer chose, and the seconds of the
     warm-up steps (where torch.compile compiles and CUDA graphs are recorded)."""
     from infogan_cli.data import to_unit_range
 
     config = TrainConfig(
-        data_root=str(data_root), batch_size=batch_size, device=str(device), log_every=50, precision=precision, lambda_consistency=lambda_consistency
+        data_root=str(data_root), batch_size=batch_size, device=str(device), log_every=50, precision=precision, lambda_consistency=lambda_consistency,
+        matmul=matmul,
     )
     trainer = Trainer(config, out, load_dataset("mnist", data_root), device)
     if compile_mode:
@@ -192,6 +193,10 @@ def main(argv: list[str] | None = None) -> None:
         "--compile-mode", default=None, choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
         help="torch.compile's mode for our path (implies --compile; reduce-overhead records CUDA graphs on CUDA)",
     )
+    parser.add_argument(
+        "--matmul", default=TrainConfig().matmul, choices=MATMUL_ROUTES,
+        help="our path's library for fp32 products, as infogan train --matmul (the tutorial port keeps torch's default)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = parser.parse_args(argv)
     compile_mode = args.compile_mode or ("default" if args.compile else None)
@@ -212,11 +217,12 @@ def main(argv: list[str] | None = None) -> None:
         "steps": args.steps,
         "warmup": args.warmup,
         "compile_mode": compile_mode,
+        "matmul": args.matmul,
         "threads": torch.get_num_threads(),
     }
     with tempfile.TemporaryDirectory() as out:
         results["infogan_images_per_s"], results["memory_format"], results["infogan_warmup_s"] = infogan_steps(
-            data_root, device, args.batch_size, args.steps, args.warmup, Path(out), args.precision, consistency, compile_mode
+            data_root, device, args.batch_size, args.steps, args.warmup, Path(out), args.precision, consistency, compile_mode, args.matmul
         )
     results["infogan_peak_mib"] = peak_memory_mib(device)
     if device.type == "cuda":

@@ -19,6 +19,7 @@ from .errors import ConfigError, check_choice
 CONTINUOUS_PRIORS = ("uniform", "normal")
 CONTINUOUS_LOSSES = ("gaussian", "mse")
 CONSISTENCY_TRANSFORM_NAMES = ("affine", "shift-scale", "affine-wide")  # the keys of augment.CONSISTENCY_TRANSFORMS
+MATMUL_ROUTES = ("blas", "onednn")  # TrainConfig.matmul, checked against the CPU by matmul.resolve_matmul
 ARCHITECTURES = ("paper", "tutorial")
 IMAGE_SIZES = (28, 32, 64)
 FOLDER_IMAGE_SIZE = 64  # folder:DIR images have no size of their own: --image-size's default for them
@@ -141,6 +142,7 @@ class TrainConfig:
     sync_bn: bool = False  # under torchrun: batch-norm statistics over the global batch (CUDA)
     precision: str = "auto"  # autocast: auto (= fp32: bf16 cost accuracy in our runs, docs/study.md), bf16, fp16 (CUDA), fp32
     compile: bool = False  # torch.compile the networks
+    matmul: str = "blas"  # CPU fp32 products: torch's BLAS, or oneDNN (same to rounding, 1.06x here; no accuracy gain seen, docs/study.md)
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, 1, MAX_EPOCHS)
@@ -164,6 +166,7 @@ class TrainConfig:
                 raise ConfigError(f"{name.replace('_', '-')} must be >= 0, got {value}")
         check_choice("consistency transform", self.consistency_transform, CONSISTENCY_TRANSFORM_NAMES)
         check_choice("continuous loss", self.continuous_loss, CONTINUOUS_LOSSES)
+        check_choice("matmul route", self.matmul, MATMUL_ROUTES)
         _check_int("seed", self.seed, 0, 2**63 - 1)
         _check_int("log_every", self.log_every, 1, 10**9)
         _check_int("checkpoint_every", self.checkpoint_every, 1, 10**9)
@@ -308,7 +311,7 @@ def build_train_config(preset: str = DEFAULT_PRESET, **overrides: Any) -> TrainC
 # anneals or averages at its end. Everything else (networks, codes, data, rates, seed) is the
 # run's own and stays.
 RESUMABLE = (
-    "epochs", "max_steps", "lr_decay_epochs", "ema_decay", "data_root", "device", "workers", "precision", "compile", "sync_bn",
+    "epochs", "max_steps", "lr_decay_epochs", "ema_decay", "data_root", "device", "workers", "precision", "matmul", "compile", "sync_bn",
     "log_every", "checkpoint_every", "keep",
 )
 

@@ -44,6 +44,7 @@ from .losses import (
     mutual_information_loss,
     real_information,
 )
+from .matmul import fp32_products, resolve_matmul
 from .models import build_models
 from .render import save_grid
 from .runtime import (
@@ -168,6 +169,7 @@ class Trainer:
             [*self.generator.parameters(), *self.discriminator.q_head.parameters()], lr=config.lr_g, **adam
         )
         self.autocast_dtype = resolve_precision(config.precision, device)
+        self.matmul_route = resolve_matmul(config.matmul, device, autocast=self.autocast_dtype is not None)
         # fp16 needs loss scaling; bf16 has fp32's range and does not.
         self.scaler = torch.amp.GradScaler("cuda") if self.autocast_dtype == torch.float16 else None
         self.rng = make_generator(sub_seed(config.seed + _RANK_SEED_STRIDE * dist.rank), device)  # latents differ per rank
@@ -256,6 +258,10 @@ class Trainer:
 
     def train_step(self, real: torch.Tensor) -> torch.Tensor:
         """One D update and one G+Q update; returns the losses as a device tensor (no sync)."""
+        with fp32_products(self.matmul_route):
+            return self._train_step(real)
+
+    def _train_step(self, real: torch.Tensor) -> torch.Tensor:
         config, spec = self.config, self.config.latent
         self._set_learning_rates()
         real = real.contiguous(memory_format=self.memory_format)
@@ -598,8 +604,9 @@ def _loop(trainer: Trainer, out_dir: Path, warnings: list[str], should_stop: Cal
     """The epoch/step loop. Under torchrun every rank trains; only rank 0 writes files."""
     config, main = trainer.config, trainer.dist.is_main
     precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[trainer.autocast_dtype]
+    products = " (oneDNN products)" if trainer.matmul_route == "onednn" else ""
     started_event = TrainStarted(
-        out_dir, f"{trainer.device} {precision}", config.seed, len(trainer.data), trainer.steps_per_epoch,
+        out_dir, f"{trainer.device} {precision}{products}", config.seed, len(trainer.data), trainer.steps_per_epoch,
         trainer.total_steps, trainer.step, config, warnings, trainer.changes,
     )
     if trainer.step >= trainer.total_steps:  # resumed at (or past) its end: nothing to train or write

@@ -36,10 +36,11 @@ def test_throughput_json_reports_measurements_and_settings(capsys, tmp_path) -> 
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {
         "device", "cpu_model", "native_bf16", "precision", "autocast", "lambda_consistency", "batch_size", "steps", "warmup",
-        "compile_mode", "threads", "infogan_images_per_s", "memory_format", "infogan_warmup_s", "infogan_peak_mib",
-        "tutorial_images_per_s", "tutorial_peak_mib", "ratio",
+        "compile_mode", "matmul", "threads", "infogan_images_per_s", "memory_format", "infogan_warmup_s",
+        "infogan_peak_mib", "tutorial_images_per_s", "tutorial_peak_mib", "ratio",
     }
     assert result["compile_mode"] is None and (result["batch_size"], result["steps"]) == (16, 1)
+    assert result["matmul"] == "blas"
     assert result["infogan_images_per_s"] > 0 and result["ratio"] == result["infogan_images_per_s"] / result["tutorial_images_per_s"]
     with pytest.raises(RuntimeError, match="no-such-mode"):  # a compile mode reaches torch.compile through Trainer.compile
         script.infogan_steps(MNIST_ROOT, torch.device("cpu"), 16, 1, 0, tmp_path, "auto", 0.0, compile_mode="no-such-mode")
