@@ -142,7 +142,7 @@ class TrainConfig:
     sync_bn: bool = False  # under torchrun: batch-norm statistics over the global batch (CUDA)
     precision: str = "auto"  # autocast: auto (= fp32: bf16 cost accuracy in our runs, docs/study.md), bf16, fp16 (CUDA), fp32
     compile: bool = False  # torch.compile the networks
-    matmul: str = "blas"  # CPU fp32 products: torch's BLAS, or oneDNN (same to rounding, 1.06x here; no accuracy gain seen, docs/study.md)
+    matmul: str = "blas"  # CPU fp32 products: torch's BLAS, or oneDNN (same to rounding, 1.15x here; no accuracy gain seen, docs/study.md)
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, 1, MAX_EPOCHS)

@@ -4,7 +4,7 @@ torch runs fp32 ``F.linear`` on the CPU through its BLAS (MKL on x86). Its docum
 ``torch.backends.mkldnn.matmul.fp32_precision = "bf16"`` sends those products to oneDNN instead,
 which is then *allowed* to compute them in bf16. Whether it does depends on the CPU: where oneDNN
 has bf16 matrix kernels for them (AMX) it does; on the AVX-512 AMD EPYC we measured it computes in
-fp32, 1.06x faster per training step than the BLAS. ``--matmul onednn`` takes that route only where
+fp32, with 1.15x the images/s of the BLAS in training. ``--matmul onednn`` takes that route only where
 a probe product shows fp32 accuracy, so it never changes the precision; it is not the default
 because a different rounding sends a run down another trajectory, and on the seeds measured it
 bought no accuracy (docs/study.md, "the fp32 matrix products").

@@ -59,7 +59,7 @@ def train(
     precision: Optional[str] = typer.Option(None, show_default=shown_default("precision"), help="Autocast: auto (= fp32), bf16 (1.5-2x faster on CPUs with AVX512-BF16 or AMX; lower accuracy in our runs), fp16 (CUDA) or fp32."),
     matmul: Optional[str] = typer.Option(
         None, show_default=shown_default("matmul"),
-        help="Library for the CPU's fp32 matrix products: blas (torch's default) or onednn (where a probe shows it computes them in fp32; refused elsewhere). The same arithmetic to rounding, but another rounding gives another run; onednn was about 1.07x faster per step on an AMD EPYC. May change on --resume.",
+        help="Library for the CPU's fp32 matrix products: blas (torch's default) or onednn (where a probe shows it computes them in fp32; refused elsewhere). The same arithmetic to rounding, but another rounding gives another run; onednn gave 1.15x the images/s on an AMD EPYC. May change on --resume.",
     ),
     compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", show_default=shown_default("compile"), help="torch.compile the networks (helps on GPUs; slower on this project's CPUs)."),
     sync_bn: Optional[bool] = typer.Option(None, "--sync-bn/--no-sync-bn", show_default=shown_default("sync_bn"), help="Under torchrun on CUDA: batch-norm statistics over the global batch."),
