@@ -2,6 +2,8 @@
 
     python benchmarks/quality.py --data-root ../shared/data/mnist --presets default paper tutorial \
         --seeds 0 1 2 3 4 --epochs 5
+    python benchmarks/quality.py --data-root ../shared/data/mnist --seeds 0 1 2 3 4 5 6 7 --epochs 10 \
+        --device cuda --jobs 8 --select-split train
 
 For each (preset, seed) it runs `infogan train`, then `infogan evaluate --json` on the test split
 (and, with --select-split train, on the training split: labels are never used in training, so
@@ -9,6 +11,10 @@ settings can be compared there without touching the test set). Runs are cached i
 ``--runs DIR/<preset>-seed<S>``: rerunning the script continues where it stopped. After every run
 it rewrites ``--results`` (docs/results.md): a table per preset with median and worst, and the
 traversal grids of the median seed.
+
+--jobs N runs up to N (preset, seed) runs at once, each in its own processes: one training leaves
+most of a GPU idle (its steps are launch-bound: on an H200 six at once took 107 s, one alone 76 s).
+--device is passed to `infogan train` and `infogan evaluate` (default: their own choice).
 """
 
 from __future__ import annotations
@@ -20,21 +26,43 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from infogan_cli.evaluate import SCHEMA  # noqa: E402 - the evaluate --json record this script reads
+from infogan_cli.runtime import usable_cpus  # noqa: E402
 
 
-def infogan(*args: str, stdout=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "infogan_cli", *args], check=True, stdout=stdout, text=True)
+def infogan(*args: str, stdout=None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "infogan_cli", *args], check=True, stdout=stdout, text=True, env=env)
+
+
+def child_env(jobs: int) -> dict[str, str] | None:
+    """The environment of the infogan commands (None: this one's). With several runs at once, each
+    gets its share of the CPUs, not a thread per CPU; an OMP_NUM_THREADS already set wins."""
+    if jobs <= 1 or "OMP_NUM_THREADS" in os.environ:
+        return None
+    return {**os.environ, "OMP_NUM_THREADS": str(max(1, usable_cpus() // jobs))}
+
+
+def device_flags(args: argparse.Namespace) -> list[str]:
+    return ["--device", args.device] if args.device else []
+
+
+def run_folder(preset: str, seed: int, args: argparse.Namespace) -> Path:
+    return Path(args.runs) / f"{args.label or preset}-seed{seed}"
 
 
 def evaluate(checkpoint: str, args: argparse.Namespace, *flags: str) -> dict:
     """`infogan evaluate --json`, refused unless it is the record version this script reads."""
-    output = infogan("evaluate", checkpoint, "--data-root", args.data_root, *flags, "--json", stdout=subprocess.PIPE).stdout
+    output = infogan(
+        "evaluate", checkpoint, "--data-root", args.data_root, *device_flags(args), *flags, "--json",
+        stdout=subprocess.PIPE, env=args.env,
+    ).stdout
     record = json.loads(output)
     if record.get("schema") != SCHEMA:
         sys.exit(f"infogan evaluate printed schema {record.get('schema')!r}; this script reads {SCHEMA}")
@@ -58,7 +86,7 @@ def current(row: dict) -> bool:
 def train_and_evaluate(preset: str, seed: int, args: argparse.Namespace) -> dict:
     """One cached run: train (timed), evaluate, return the row. A cached row whose evaluation is
     of an older schema is evaluated again from the run's checkpoint (training is not repeated)."""
-    run_dir = Path(args.runs) / f"{args.label or preset}-seed{seed}"
+    run_dir = run_folder(preset, seed, args)
     row_path = run_dir / "quality.json"
     checkpoint = str(run_dir / "last.safetensors")
     if row_path.exists():
@@ -74,7 +102,7 @@ def train_and_evaluate(preset: str, seed: int, args: argparse.Namespace) -> dict
     started = time.perf_counter()
     infogan(
         "train", "--preset", preset, "--seed", str(seed), "--data-root", args.data_root, "--out", str(run_dir), *budget,
-        continue_flag(run_dir), *args.train_args,
+        *device_flags(args), continue_flag(run_dir), *args.train_args, env=args.env,
     )
     minutes = (time.perf_counter() - started) / 60
     speeds = [json.loads(line)["images_per_s"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -154,6 +182,15 @@ def median_seed(rows: list[dict]) -> dict:
     return ordered[(len(ordered) - 1) // 2]
 
 
+def minutes_note(args: argparse.Namespace) -> str:
+    """What the minutes column measures: with several runs at once they share the machine."""
+    if args.jobs > 1:
+        return f"Minutes are wall time per run, {args.jobs} runs at a time on {args.device or 'this machine'}."
+    if args.device and args.device != "cpu":
+        return f"Minutes are wall time per run on {args.device}."
+    return "Minutes are wall time on this machine's 2 CPU cores."
+
+
 def write_results(all_rows: dict[str, list[dict]], args: argparse.Namespace) -> None:
     results = Path(args.results)
     images = results.parent / "images" / "quality"
@@ -171,7 +208,7 @@ def write_results(all_rows: dict[str, list[dict]], args: argparse.Namespace) -> 
         "code with slant |rho| >= 0.9 and width |rho| <= 0.3 / width >= 0.8 and slant <= 0.3 (issue #20's",
         "separation), or none; Frechet (classifier): in the",
         "reference classifier's features, not Inception's, so not comparable with published FIDs.",
-        "Minutes are wall time on this machine's 2 CPU cores.",
+        minutes_note(args),
         "",
     ]
     for preset, rows in all_rows.items():
@@ -180,14 +217,39 @@ def write_results(all_rows: dict[str, list[dict]], args: argparse.Namespace) -> 
         lines += [f"## `--preset {preset}` ({len(rows)} seeds)", "", *preset_table(rows), ""]
         median = median_seed(rows)
         target = images / preset
-        checkpoint = Path(args.runs) / f"{args.label or preset}-seed{median['seed']}" / "last.safetensors"
-        infogan("traverse", str(checkpoint), "--out", str(target), "--seed", "0")
+        checkpoint = run_folder(preset, median["seed"], args) / "last.safetensors"
+        infogan("traverse", str(checkpoint), "--out", str(target), "--seed", "0", env=args.env)
         lines.append(f"Traversals of the median seed ({median['seed']}):")
         lines.append("")
         for grid in sorted(target.glob("*.png")):
             lines.append(f"![{preset} {grid.stem}](images/quality/{preset}/{grid.name})")
         lines.append("")
     results.write_text("\n".join(lines) + "\n")
+
+
+def attempt(preset: str, seed: int, args: argparse.Namespace) -> dict | None:
+    """train_and_evaluate's row, None where an infogan command failed (it has said why on stderr):
+    the other runs go on."""
+    try:
+        return train_and_evaluate(preset, seed, args)
+    except subprocess.CalledProcessError:
+        return None
+
+
+def run_all(runs: list[tuple[str, int]], args: argparse.Namespace, finish: Callable[[str, int, dict | None], None]) -> None:
+    """Each run, up to --jobs at once; ``finish(preset, seed, row or None)`` is called in this thread
+    as each completes. One job: in order, each started after the previous one's ``finish``."""
+    if args.jobs == 1:
+        for preset, seed in runs:
+            finish(preset, seed, attempt(preset, seed, args))
+        return
+    pool = ThreadPoolExecutor(max_workers=args.jobs)
+    try:
+        futures = {pool.submit(attempt, preset, seed, args): (preset, seed) for preset, seed in runs}
+        for future in as_completed(futures):
+            finish(*futures[future], future.result())
+    finally:
+        pool.shutdown(cancel_futures=True)  # after an error here, start no queued run
 
 
 def main() -> None:
@@ -201,14 +263,33 @@ def main() -> None:
     parser.add_argument("--results", default=str(REPO / "docs" / "results.md"))
     parser.add_argument("--select-split", choices=["train"], default=None, help="also evaluate on this split (for choosing settings)")
     parser.add_argument("--label", default=None, help="name runs <label>-seed<S> instead of <preset>-seed<S> (for variants)")
+    parser.add_argument("--device", default=None, help="--device for infogan train and evaluate (default: their choice)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own processes (default 1: one after another)")
     parser.add_argument("--train-args", nargs=argparse.REMAINDER, default=[], help="extra flags for infogan train (last)")
     args = parser.parse_args()
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    # Seeds outermost: every preset gets its first seeds early.
+    runs = [(preset, seed) for seed in args.seeds for preset in args.presets]
+    # Two runs at once in one folder would train over each other.
+    if args.jobs > 1 and len({run_folder(*run, args) for run in runs}) < len(runs):
+        parser.error("--jobs > 1 needs a run folder per run: no repeated seed, and no --label with several presets")
+    args.env = child_env(args.jobs)
     all_rows: dict[str, list[dict]] = {preset: [] for preset in args.presets}
-    for seed in args.seeds:  # seeds outermost: every preset gets its first seeds early
-        for preset in args.presets:
-            all_rows[preset].append(train_and_evaluate(preset, seed, args))
-            write_results(all_rows, args)
-            print(f"{preset} seed {seed}: Q accuracy {all_rows[preset][-1]['test']['q_accuracy']}", flush=True)
+    failed: list[str] = []
+
+    def finish(preset: str, seed: int, row: dict | None) -> None:
+        if row is None:
+            failed.append(f"{preset} seed {seed}")
+            return
+        all_rows[preset].append(row)
+        all_rows[preset].sort(key=lambda r: r["seed"])
+        write_results(all_rows, args)
+        print(f"{preset} seed {seed}: Q accuracy {row['test']['q_accuracy']}", flush=True)
+
+    run_all(runs, args, finish)
+    if failed:
+        sys.exit(f"{len(failed)} of {len(runs)} runs failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

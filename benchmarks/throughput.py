@@ -143,7 +143,7 @@ def infogan_steps(
 
     config = TrainConfig(
         data_root=str(data_root), batch_size=batch_size, device=str(device), log_every=50, precision=precision, lambda_consistency=lambda_consistency,
-        matmul=matmul,
+        matmul=matmul, compile=compile_mode is not None,  # the trainer's layout depends on it
     )
     trainer = Trainer(config, out, load_dataset("mnist", data_root), device)
     if compile_mode:

@@ -133,6 +133,20 @@ def learning_rate_scale(step: int, total_steps: int, decay_steps: int) -> float:
     return min(1.0, (total_steps - step) / decay_steps)
 
 
+def training_memory_format(device: torch.device, compiled: bool) -> torch.memory_format:
+    """The layout of the weights and batches in training (checkpoints hold NCHW tensors either way).
+
+    channels_last on CPU: oneDNN's convolutions run faster on NHWC, most of all the ones with a
+    single image channel. Under torch.compile on CUDA too: with NCHW, inductor's layout optimisation
+    expects channels-last convolution input gradients that the CUDA kernels return contiguous, and
+    the compiled backward fails its stride check (torch 2.11 on an H200, pytorch/pytorch#197514).
+    Eager CUDA keeps NCHW, the faster layout there (docs/performance.md).
+    """
+    if device.type == "cpu" or (compiled and device.type == "cuda"):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 class Trainer:
     """Holds models, optimizers, data and RNG of one run; ``train()`` drives it."""
 
@@ -151,9 +165,7 @@ class Trainer:
             discriminator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(discriminator)
         # The plain modules own the weights and are what checkpoints save; under torchrun the
         # steps run through DDP wrappers of them (g_model, d_model).
-        # channels_last on CPU: oneDNN's convolutions run faster on NHWC, most of all the ones
-        # with a single image channel (docs/performance.md). Checkpoints still hold NCHW tensors.
-        self.memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+        self.memory_format = training_memory_format(device, config.compile)
         self.generator = generator.to(device, memory_format=self.memory_format)
         self.discriminator = discriminator.to(device, memory_format=self.memory_format)
         self.g_model: torch.nn.Module = self.generator

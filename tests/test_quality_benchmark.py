@@ -98,3 +98,135 @@ def test_study_rewrites_its_table_and_keeps_the_hand_kept_sections(tmp_path) -> 
     assert "| stale |" not in text and "| baseline | `(none)` | 90.0% (seed 0) | 90.0% | 0.800 |" in text
     assert text.endswith(f"{study.KEPT_MARKER}\n\n## A study run by hand\n\nkept text\n")
     assert text.count(study.KEPT_MARKER) == 1
+
+
+def run_quality(quality, monkeypatch, tmp_path, *flags: str) -> None:
+    monkeypatch.setattr("sys.argv", ["quality.py", "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results.md"), *flags])
+    quality.main()
+
+
+def test_jobs_run_at_once_and_the_main_thread_writes_sorted_rows(quality, monkeypatch, tmp_path, capsys) -> None:
+    import threading
+    import time
+
+    running, most, started, workers, writes = [0], [0], [0], set(), []
+    lock, first_three = threading.Lock(), threading.Barrier(3, timeout=10)
+
+    def fake_run(preset: str, seed: int, args) -> dict:
+        with lock:
+            running[0] += 1
+            started[0] += 1
+            most[0] = max(most[0], running[0])
+            first = started[0] <= 3
+        workers.add(threading.current_thread())
+        if first:
+            first_three.wait()  # the first three runs are under way together (broken, and failing, if not)
+        time.sleep(0.02 * (6 - seed))  # later seeds finish first
+        with lock:
+            running[0] -= 1
+        return {"preset": preset, "seed": seed, "minutes": 1.0, "images_per_s": 10.0, "test": record(0.5 + seed / 100, 1.0, 0.9, 10)}
+
+    def fake_write(all_rows: dict, args) -> None:
+        writes.append((threading.current_thread(), {preset: [row["seed"] for row in rows] for preset, rows in all_rows.items()}))
+
+    monkeypatch.setattr(quality, "train_and_evaluate", fake_run)
+    monkeypatch.setattr(quality, "write_results", fake_write)
+    run_quality(quality, monkeypatch, tmp_path, "--presets", "default", "paper", "--seeds", "3", "0", "5", "1", "2", "--jobs", "3")
+    assert most[0] == 3 and threading.main_thread() not in workers
+    assert len(writes) == 10 and all(thread is threading.main_thread() for thread, _ in writes)
+    assert writes[-1][1] == {"default": [0, 1, 2, 3, 5], "paper": [0, 1, 2, 3, 5]}
+    assert all(seeds == sorted(seeds) for _, rows in writes for seeds in rows.values())
+    assert [sum(map(len, rows.values())) for _, rows in writes] == list(range(1, 11))  # written after every run
+    lines = capsys.readouterr().out.splitlines()
+    assert sorted(lines) == sorted(f"{p} seed {s}: Q accuracy {0.5 + s / 100}" for p in ("default", "paper") for s in (0, 1, 2, 3, 5))
+
+
+def test_one_job_runs_in_order_one_at_a_time(quality, monkeypatch, tmp_path) -> None:
+    events = []
+    monkeypatch.setattr(quality, "train_and_evaluate", lambda preset, seed, args: events.append(("run", preset, seed)) or {
+        "preset": preset, "seed": seed, "test": record(0.9, 1.0, 0.9, 10)})
+    monkeypatch.setattr(quality, "write_results", lambda all_rows, args: events.append(("write",)))
+    run_quality(quality, monkeypatch, tmp_path, "--presets", "default", "paper", "--seeds", "1", "0")
+    assert events == [("run", "default", 1), ("write",), ("run", "paper", 1), ("write",),
+                      ("run", "default", 0), ("write",), ("run", "paper", 0), ("write",)]
+
+
+def test_child_threads_are_the_cpus_shared_by_the_jobs(quality, monkeypatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(quality, "usable_cpus", lambda: 16)
+    assert quality.child_env(1) is None  # one job: the children choose, as before
+    assert [quality.child_env(jobs)["OMP_NUM_THREADS"] for jobs in (2, 3, 8, 16, 32)] == ["8", "5", "2", "1", "1"]
+    assert quality.child_env(3)["PATH"] == quality.os.environ["PATH"]  # the rest of the environment is kept
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    assert quality.child_env(8) is None  # set by the user: it wins, and children inherit it
+
+
+def fake_infogan(calls: list):
+    """An `infogan` helper that records its arguments and env, writes the metrics a training leaves
+    and prints an evaluate record."""
+    import subprocess
+    from pathlib import Path
+
+    def infogan(*args: str, stdout=None, env=None) -> subprocess.CompletedProcess:
+        calls.append((args, env))
+        if args[0] == "train":
+            out = Path(args[args.index("--out") + 1])
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "metrics.jsonl").write_text(json.dumps({"images_per_s": 500.0}) + "\n")
+        printed = json.dumps(record(0.9, 1.0, 0.9, 10)) if args[0] == "evaluate" else ""
+        return subprocess.CompletedProcess(args, 0, stdout=printed)
+
+    return infogan
+
+
+def test_device_goes_to_train_and_every_evaluate(quality, monkeypatch, tmp_path) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(quality, "usable_cpus", lambda: 8)
+    calls: list = []
+    monkeypatch.setattr(quality, "infogan", fake_infogan(calls))
+    run_quality(quality, monkeypatch, tmp_path, "--seeds", "0", "1", "--max-steps", "2", "--device", "cuda", "--jobs", "2",
+                "--select-split", "train")
+    by_command = {name: [args for args, _ in calls if args[0] == name] for name in ("train", "evaluate", "traverse")}
+    assert len(by_command["train"]) == 2 and len(by_command["evaluate"]) == 4 and len(by_command["traverse"]) == 2
+    for args in by_command["train"] + by_command["evaluate"]:
+        assert args[args.index("--device") + 1] == "cuda", args
+    assert all(env["OMP_NUM_THREADS"] == "4" for _, env in calls)  # 8 CPUs over 2 jobs
+    text = (tmp_path / "results.md").read_text()
+    assert "Minutes are wall time per run, 2 runs at a time on cuda." in text and "2 CPU cores" not in text
+    calls.clear()
+    run_quality(quality, monkeypatch, tmp_path, "--seeds", "2", "--max-steps", "2")
+    assert calls and all("--device" not in args and env is None for args, env in calls)  # as before: they choose
+    assert "Minutes are wall time on this machine's 2 CPU cores." in (tmp_path / "results.md").read_text()
+    run_quality(quality, monkeypatch, tmp_path, "--seeds", "3", "--max-steps", "2", "--device", "cuda")
+    assert "Minutes are wall time per run on cuda." in (tmp_path / "results.md").read_text()
+
+
+def test_a_failed_run_lets_the_others_finish_then_exits_naming_it(quality, monkeypatch, tmp_path) -> None:
+    import subprocess
+
+    finished = []
+
+    def fake_run(preset: str, seed: int, args) -> dict:
+        if seed in (1, 4):
+            raise subprocess.CalledProcessError(1, ["infogan", "train"])
+        finished.append(seed)
+        return {"preset": preset, "seed": seed, "test": record(0.9, 1.0, 0.9, 10)}
+
+    written = []
+    monkeypatch.setattr(quality, "train_and_evaluate", fake_run)
+    monkeypatch.setattr(quality, "write_results", lambda all_rows, args: written.append([r["seed"] for r in all_rows["default"]]))
+    for jobs in ("1", "2"):
+        finished.clear()
+        with pytest.raises(SystemExit) as exit_info:
+            run_quality(quality, monkeypatch, tmp_path, "--seeds", "0", "1", "2", "3", "4", "--jobs", jobs)
+        assert exit_info.value.code == "2 of 5 runs failed: default seed 1, default seed 4", jobs
+        assert sorted(finished) == [0, 2, 3] and written[-1] == [0, 2, 3]
+
+
+def test_jobs_refuse_two_runs_in_one_folder(quality, monkeypatch, tmp_path, capsys) -> None:
+    monkeypatch.setattr(quality, "train_and_evaluate", lambda *a: pytest.fail("nothing should run"))
+    for flags in (["--seeds", "0", "0"], ["--presets", "default", "paper", "--label", "variant"], ["--jobs", "0"]):
+        with pytest.raises(SystemExit) as exit_info:
+            run_quality(quality, monkeypatch, tmp_path, *flags, *(["--jobs", "2"] if "--jobs" not in flags else []))
+        assert exit_info.value.code == 2, flags
+    assert "--jobs > 1 needs a run folder per run" in capsys.readouterr().err

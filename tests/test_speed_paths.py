@@ -139,3 +139,19 @@ def test_channels_last_training_matches_contiguous_training(tmp_path):
     for module_a, module_b in ((nhwc.generator, nchw.generator), (nhwc.discriminator, nchw.discriminator)):
         for (name, a), b in zip(module_a.state_dict().items(), module_b.state_dict().values()):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_training_memory_format_per_device_and_compile():
+    """NHWC on CPU, and under torch.compile on CUDA (inductor's layout optimisation fails its own
+    stride check on NCHW convolution gradients there); plain eager CUDA keeps NCHW."""
+    from infogan_cli.trainer import training_memory_format
+
+    layouts = {
+        (kind, compiled): training_memory_format(torch.device(kind), compiled)
+        for kind in ("cpu", "cuda", "mps") for compiled in (False, True)
+    }
+    assert layouts == {
+        ("cpu", False): torch.channels_last, ("cpu", True): torch.channels_last,
+        ("cuda", False): torch.contiguous_format, ("cuda", True): torch.channels_last,
+        ("mps", False): torch.contiguous_format, ("mps", True): torch.contiguous_format,
+    }

@@ -61,7 +61,7 @@ def train(
         None, show_default=shown_default("matmul"),
         help="Library for the CPU's fp32 matrix products: blas (torch's default) or onednn (where a probe shows it computes them in fp32; refused elsewhere). The same arithmetic to rounding, but another rounding gives another run; onednn gave 1.15x the images/s on an AMD EPYC. May change on --resume.",
     ),
-    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", show_default=shown_default("compile"), help="torch.compile the networks (helps on GPUs; slower on this project's CPUs)."),
+    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", show_default=shown_default("compile"), help="torch.compile the networks (slower than eager for the default model on the GPU and CPUs measured: docs/performance.md)."),
     sync_bn: Optional[bool] = typer.Option(None, "--sync-bn/--no-sync-bn", show_default=shown_default("sync_bn"), help="Under torchrun on CUDA: batch-norm statistics over the global batch."),
     seed: Optional[int] = typer.Option(None, min=0, show_default=shown_default("seed"), help="Random seed; recorded in the run."),
     starts: Optional[int] = typer.Option(
