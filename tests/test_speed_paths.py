@@ -136,9 +136,15 @@ def test_channels_last_training_matches_contiguous_training(tmp_path):
     for batch in list(nhwc.batches(0, 0))[:3]:
         real = to_unit_range(batch)
         torch.testing.assert_close(nhwc.train_step(real), nchw.train_step(real), rtol=1e-4, atol=1e-5)
+    # Adam divides each gradient by its running scale, so a weight whose gradient is near zero can
+    # step by up to a learning rate either way on rounding alone (seen with one thread: 9 of 6272
+    # elements of one tensor). A layout bug would move many elements, not a few.
+    largest_step = 3 * max(nhwc.config.lr_d, nhwc.config.lr_g)
     for module_a, module_b in ((nhwc.generator, nchw.generator), (nhwc.discriminator, nchw.discriminator)):
         for (name, a), b in zip(module_a.state_dict().items(), module_b.state_dict().values()):
-            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
+            mismatched = ~torch.isclose(a, b, rtol=1e-4, atol=1e-5)
+            assert mismatched.float().mean() <= 0.005, f"{name}: {int(mismatched.sum())} of {a.numel()} differ"
+            assert (a - b).abs().max() <= largest_step, name
 
 
 def test_training_memory_format_per_device_and_compile():
