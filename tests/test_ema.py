@@ -160,7 +160,7 @@ def test_the_run_s_sample_grid_is_drawn_by_the_average(tmp_path):
         path = save_grid(images, config.latent.categorical[0], tmp_path / f"{weights}.png")
         return np.asarray(Image.open(path), dtype=np.int16)
 
-    # The run draws in channels_last on the CPU: the same images up to rounding of a grey level.
+    # The same images up to rounding of a grey level.
     assert np.abs(written - grid("ema")).max() <= 1
     assert np.abs(written - grid("raw")).max() > 32
 
