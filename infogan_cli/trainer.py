@@ -236,7 +236,14 @@ class Trainer:
 
     def compile(self, mode: str | None = None) -> None:
         """torch.compile the step's modules (the plain ones stay what checkpoints save), in
-        torch.compile's ``mode`` (None: its default; "reduce-overhead" records CUDA graphs)."""
+        torch.compile's ``mode`` (None: its default; "reduce-overhead" records CUDA graphs).
+
+        Only for a trainer built with ``config.compile``: the weights' layout was chosen for the
+        compiled step at construction (``training_memory_format``), before any restore gave Adam's
+        moments that layout.
+        """
+        if not self.config.compile:
+            raise ValueError("Trainer.compile() needs a trainer built with config.compile=True (the layout is chosen at construction)")
         self.g_model = torch.compile(self.g_model, mode=mode)
         self.d_model = torch.compile(self.d_model, mode=mode)
 

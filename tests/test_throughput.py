@@ -22,11 +22,21 @@ def load_script():
 
 
 def test_trainer_compile_passes_its_mode_to_torch_compile(tmp_path) -> None:
-    trainer = Trainer(tiny_config(), tmp_path, load_dataset("fake"), torch.device("cpu"))
+    trainer = Trainer(tiny_config(compile=True), tmp_path, load_dataset("fake"), torch.device("cpu"))
+    assert trainer.memory_format == torch.channels_last  # the compiled step's layout, chosen at construction
     with pytest.raises(RuntimeError, match="no-such-mode"):  # torch.compile checks the mode it is given
         trainer.compile("no-such-mode")
     trainer.compile("reduce-overhead")  # wraps now, compiles at the first call
     assert trainer.g_model is not trainer.generator and trainer.d_model is not trainer.discriminator
+
+
+def test_trainer_built_for_eager_refuses_to_compile(tmp_path) -> None:
+    """Compiling a trainer built for eager would run the compiled step in the eager layout, the
+    one inductor fails on with CUDA (pytorch/pytorch#197514)."""
+    trainer = Trainer(tiny_config(), tmp_path, load_dataset("fake"), torch.device("cpu"))
+    with pytest.raises(ValueError, match="config.compile=True"):
+        trainer.compile()
+    assert trainer.g_model is trainer.generator and trainer.d_model is trainer.discriminator
 
 
 @pytest.mark.skipif(not (MNIST_ROOT / "MNIST" / "raw").is_dir(), reason=f"no MNIST under {MNIST_ROOT}")
