@@ -138,10 +138,11 @@ def training_memory_format(device: torch.device, compiled: bool) -> torch.memory
 
     NCHW in eager mode everywhere. On the CPU no channels_last run of the default reached 95% Q
     accuracy in 8 seeds, where NCHW did on 5 of 8 (docs/results.md, docs/study.md "NCHW on the
-    CPU"), at about the same speed; why the rounding of one layout trains worse is not known. channels_last under torch.compile: with NCHW, inductor's layout
-    optimisation expects channels-last convolution input gradients that the CUDA kernels return
-    contiguous, and the compiled backward fails its stride check (torch 2.11 on an H200,
-    pytorch/pytorch#197514); the CPU's compiled step keeps the layout it was tested in.
+    CPU"), at about the same speed; why the rounding of one layout trains worse is not known.
+    channels_last under torch.compile: with NCHW, inductor's layout optimisation expects
+    channels-last convolution input gradients that the CUDA kernels return contiguous, and the
+    compiled backward fails its stride check (torch 2.11 on an H200, pytorch/pytorch#197514); the
+    CPU's compiled step keeps the layout it was tested in.
     """
     if compiled and device.type in ("cpu", "cuda"):
         return torch.channels_last
