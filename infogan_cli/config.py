@@ -130,6 +130,9 @@ class TrainConfig:
     # median code-to-digit accuracy 88% -> 97% over five seeds (docs/results.md). 0: the paper's objective.
     lambda_consistency: float = 1.0
     consistency_transform: str = "affine"  # augment.CONSISTENCY_TRANSFORMS: affine, shift-scale or affine-wide
+    # Weight of the categorical code loss on transformed fakes, CE(Q(c|T(G(z, c))), c), in the G+Q
+    # step (the same transforms): G must show c1 in features the transforms leave alone. 0: off.
+    lambda_fake_consistency: float = 0.0
     mi_updates_trunk: bool = True
     seed: int = 0
     device: str = "auto"
@@ -160,7 +163,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not (0 <= value < 1):
                 raise ConfigError(f"{name} must be in [0, 1), got {value}")
-        for name in ("lambda_cat", "lambda_cont", "lambda_consistency"):
+        for name in ("lambda_cat", "lambda_cont", "lambda_consistency", "lambda_fake_consistency"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name.replace('_', '-')} must be >= 0, got {value}")

@@ -39,6 +39,7 @@ from .folder import folder_batches
 from .latent import fixed_noise_grid, generator_input, sample_latent
 from .losses import (
     adversarial_loss,
+    categorical_code_losses,
     categorical_consistency,
     mutual_information_estimates,
     mutual_information_loss,
@@ -63,6 +64,7 @@ _RANK_SEED_STRIDE = 1_000_000_007  # keeps the latent streams of different ranks
 _EPOCH_SEED_STRIDE = 1_000_003  # keeps the epoch orders of different seeds apart
 METRIC_NAMES = ("loss_d", "loss_g", "loss_mi", "mi_real")
 CONSISTENCY_METRIC = "consistency"  # logged after METRIC_NAMES when lambda_consistency > 0
+FAKE_CONSISTENCY_METRIC = "fake_consistency"  # logged next when lambda_fake_consistency > 0
 
 
 def sub_seed(value: int) -> int:
@@ -194,7 +196,12 @@ class Trainer:
         self.decay_steps = min(config.lr_decay_epochs * self.steps_per_epoch, self.total_steps)
         # The consistency loss needs a categorical code to be consistent about.
         self.uses_consistency = config.lambda_consistency > 0 and bool(config.latent.categorical)
-        self.metric_names = METRIC_NAMES + ((CONSISTENCY_METRIC,) if self.uses_consistency else ())
+        self.uses_fake_consistency = config.lambda_fake_consistency > 0 and bool(config.latent.categorical)
+        if self.uses_fake_consistency and dist.enabled:
+            # Its second discriminator pass comes before the step's one backward, which DDP refuses.
+            raise ConfigError("lambda-fake-consistency is not supported under torchrun")
+        self.metric_names = (METRIC_NAMES + ((CONSISTENCY_METRIC,) if self.uses_consistency else ())
+                             + ((FAKE_CONSISTENCY_METRIC,) if self.uses_fake_consistency else ()))
         self.step = 0
         self.saved_step = -1  # the step of the newest checkpoint written by this process
         self.changes: list[str] = []  # set by prepare() on resume: "epochs 3 -> 5"
@@ -330,7 +337,16 @@ class Trainer:
                 logits, codes = self.d_model(fake)
                 loss_g = adversarial_loss(logits, True)
                 loss_mi, per_code = mutual_information_loss(codes, latent, config.lambda_cat, config.lambda_cont, config.continuous_loss)
-            self._backward(loss_g + loss_mi)
+            loss_g_total = loss_g + loss_mi
+            if self.uses_fake_consistency:
+                # Outside autocast, as for the real images; the gradient reaches G through the warp.
+                moved_fake = random_affine(fake, self.rng, CONSISTENCY_TRANSFORMS[config.consistency_transform])
+                with self._autocast():
+                    _, moved_codes = self.d_model(moved_fake)
+                    fake_consistency = sum(categorical_code_losses(moved_codes, latent))
+                loss_g_total = loss_g_total + config.lambda_fake_consistency * fake_consistency
+                extra.append(fake_consistency.detach().float())
+            self._backward(loss_g_total)
         finally:
             self._freeze_discriminator(False)
         self._step(self.optimizer_g)

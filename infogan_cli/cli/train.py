@@ -39,6 +39,10 @@ def train(
         None, min=0, show_default=shown_default("lambda_consistency"),
         help="Weight of Q's categorical-code consistency under small random rotations, shears, stretches and shifts of real images (0 is the paper's objective).",
     ),
+    lambda_fake_consistency: Optional[float] = typer.Option(
+        None, min=0, show_default=shown_default("lambda_fake_consistency"),
+        help="Weight of the categorical code loss on transformed generated images: Q must read c1 back from them, so G shows it in features the consistency transforms leave alone (0: off).",
+    ),
     consistency_transform: Optional[str] = typer.Option(
         None, show_default=shown_default("consistency_transform"),
         help="Transforms of the consistency loss: affine (rotation, shear, per-axis stretch up to 10%, shift), shift-scale (shifts and one uniform scale, leaving slant and width to the continuous codes) or affine-wide (affine with stretches up to 25%).",
@@ -105,6 +109,7 @@ def train(
         lambda_cat=lambda_cat,
         lambda_cont=lambda_cont,
         lambda_consistency=lambda_consistency,
+        lambda_fake_consistency=lambda_fake_consistency,
         consistency_transform=consistency_transform,
         continuous_loss=continuous_loss,
         mi_updates_trunk=mi_updates_trunk,
