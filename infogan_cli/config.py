@@ -245,8 +245,8 @@ def train_from_dict(data: Any) -> TrainConfig:
     """The config stored with a run (config.json, checkpoint metadata)."""
     if not isinstance(data, dict):
         raise ConfigError("train config must be a JSON object")
-    # Runs written before the option existed trained without it: resuming them must not switch it on.
-    return _train_config({"lambda_consistency": 0.0, **data})
+    # Runs written before an option existed trained without it: resuming them must not switch it on.
+    return _train_config({"lambda_consistency": 0.0, "lambda_fake_consistency": 0.0, **data})
 
 
 def _train_config(data: Any) -> TrainConfig:
