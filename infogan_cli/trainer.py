@@ -197,9 +197,6 @@ class Trainer:
         # The consistency loss needs a categorical code to be consistent about.
         self.uses_consistency = config.lambda_consistency > 0 and bool(config.latent.categorical)
         self.uses_fake_consistency = config.lambda_fake_consistency > 0 and bool(config.latent.categorical)
-        if self.uses_fake_consistency and dist.enabled:
-            # Its second discriminator pass comes before the step's one backward, which DDP refuses.
-            raise ConfigError("lambda-fake-consistency is not supported under torchrun")
         self.metric_names = (METRIC_NAMES + ((CONSISTENCY_METRIC,) if self.uses_consistency else ())
                              + ((FAKE_CONSISTENCY_METRIC,) if self.uses_fake_consistency else ()))
         self.step = 0

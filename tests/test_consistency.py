@@ -171,7 +171,7 @@ def test_lambda_consistency_is_validated_and_old_configs_load_as_off():
 
 def test_training_logs_consistency_only_when_it_is_on(tmp_path):
     off = tiny_config(precision="fp32", max_steps=4, lambda_consistency=0.0)
-    on = tiny_config(precision="fp32", max_steps=4, lambda_consistency=1.0)
+    on = tiny_config(precision="fp32", max_steps=4, lambda_consistency=1.0, lambda_fake_consistency=0.0)
     logged_on = [e.metrics for e in train(on, tmp_path / "on") if isinstance(e, StepLogged)]
     logged_off = [e.metrics for e in train(off, tmp_path / "off") if isinstance(e, StepLogged)]
     assert all(CONSISTENCY_METRIC not in m for m in logged_off)
@@ -204,7 +204,7 @@ def test_d_step_adds_the_consistency_gradient_to_the_trunk(tmp_path):
     from infogan_cli.latent import generator_input, sample_latent
     from infogan_cli.losses import adversarial_loss, mutual_information_loss
 
-    config = tiny_config(precision="fp32", lambda_consistency=2.0)
+    config = tiny_config(precision="fp32", lambda_consistency=2.0, lambda_fake_consistency=0.0)
     trainer, _ = prepare(config, tmp_path, resume=False)
     assert trainer.metric_names == METRIC_NAMES + (CONSISTENCY_METRIC,)
     real = to_unit_range(next(trainer.batches(0, 0))).contiguous(memory_format=trainer.memory_format)

@@ -31,7 +31,9 @@ def _rank_main(rank: int, world_size: int, port: int, out: str) -> None:
 
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    trainer, warnings = prepare(tiny_config(max_steps=4, checkpoint_every=4), __import__("pathlib").Path(out) / "run", False)
+    # Fake consistency on: its G+Q step runs the discriminator twice before one backward.
+    config = tiny_config(max_steps=4, checkpoint_every=4, lambda_fake_consistency=1.0)
+    trainer, warnings = prepare(config, __import__("pathlib").Path(out) / "run", False)
     shard = trainer.epoch_order(0)[rank::world_size][: trainer.config.batch_size].tolist()
     events = list(_loop(trainer, __import__("pathlib").Path(out) / "run", warnings, lambda: False))
     state = {f"g.{k}": v for k, v in trainer.generator.state_dict().items()}

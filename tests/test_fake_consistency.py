@@ -14,8 +14,7 @@ from infogan_cli.config import ConfigError, LatentSpec, TrainConfig, train_from_
 from infogan_cli.data import to_unit_range
 from infogan_cli.latent import generator_input, sample_latent
 from infogan_cli.losses import adversarial_loss, categorical_code_losses, mutual_information_loss
-from infogan_cli.runtime import DistributedContext
-from infogan_cli.trainer import CONSISTENCY_METRIC, FAKE_CONSISTENCY_METRIC, METRIC_NAMES, StepLogged, Trainer, prepare, train
+from infogan_cli.trainer import CONSISTENCY_METRIC, FAKE_CONSISTENCY_METRIC, METRIC_NAMES, StepLogged, prepare, train
 from tests.conftest import gradients_at_step, tiny_config
 
 
@@ -71,19 +70,11 @@ def test_logged_only_when_on_and_with_a_categorical_code(tmp_path):
     values = [m[FAKE_CONSISTENCY_METRIC] for m in logged]
     assert values and all(math.isfinite(v) and v > 0 for v in values)
     assert set(logged[-1]["loss_code"]) == {"c1", "c2", "c3"}  # the per-code columns still line up
-    off = tiny_config(precision="fp32", max_steps=2)
+    off = tiny_config(precision="fp32", max_steps=2, lambda_fake_consistency=0.0)
     assert all(FAKE_CONSISTENCY_METRIC not in e.metrics for e in train(off, tmp_path / "off") if isinstance(e, StepLogged))
     no_code = tiny_config(precision="fp32", max_steps=2, lambda_fake_consistency=1.0,
                           latent=LatentSpec(noise_dim=8, categorical=(), continuous=2))
     assert all(FAKE_CONSISTENCY_METRIC not in e.metrics for e in train(no_code, tmp_path / "none") if isinstance(e, StepLogged))
-
-
-def test_refused_under_torchrun(tmp_path):
-    from infogan_cli.data import load_dataset
-
-    config = tiny_config(lambda_fake_consistency=1.0)
-    with pytest.raises(ConfigError, match="not supported under torchrun"):
-        Trainer(config, tmp_path, load_dataset("fake", None, train=True), torch.device("cpu"), DistributedContext(rank=0, world_size=2))
 
 
 def test_from_the_command_line(capsys, tmp_path):
@@ -93,3 +84,15 @@ def test_from_the_command_line(capsys, tmp_path):
     code, _, err = run_main(capsys, "train", *tiny, "--out", str(tmp_path / "run"), "--lambda-fake-consistency", "0.5")
     assert code == 0, err
     assert json.loads((tmp_path / "run" / "config.json").read_text())["lambda_fake_consistency"] == 0.5
+
+
+def test_default_has_it_and_the_paper_and_tutorial_presets_do_not():
+    from infogan_cli.config import build_train_config
+
+    assert TrainConfig().lambda_fake_consistency == 1.0
+    assert build_train_config().lambda_fake_consistency == 1.0
+    assert build_train_config("paper").lambda_fake_consistency == 0.0
+    assert build_train_config("tutorial").lambda_fake_consistency == 0.0
+    assert build_train_config("paper", lambda_fake_consistency=0.5).lambda_fake_consistency == 0.5
+    # A stored config keeps what it says; only a config without the key is read as off.
+    assert train_from_dict(json.loads(TrainConfig().to_json())).lambda_fake_consistency == 1.0

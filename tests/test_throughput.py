@@ -45,7 +45,7 @@ def test_throughput_json_reports_measurements_and_settings(capsys, tmp_path) -> 
     script.main(["--data-root", str(MNIST_ROOT), "--device", "cpu", "--batch-size", "16", "--steps", "1", "--warmup", "0", "--json"])
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {
-        "device", "cpu_model", "native_bf16", "precision", "autocast", "lambda_consistency", "batch_size", "steps", "warmup",
+        "device", "cpu_model", "native_bf16", "precision", "autocast", "lambda_consistency", "lambda_fake_consistency", "batch_size", "steps", "warmup",
         "compile_mode", "matmul", "threads", "infogan_images_per_s", "memory_format", "infogan_warmup_s",
         "infogan_peak_mib", "tutorial_images_per_s", "tutorial_peak_mib", "ratio",
     }
