@@ -337,6 +337,9 @@ class Trainer:
             loss_g_total = loss_g + loss_mi
             if self.uses_fake_consistency:
                 # Outside autocast, as for the real images; the gradient reaches G through the warp.
+                # A second discriminator pass before the one backward is fine under DDP here: with
+                # the trunk and D head frozen, both passes reach the same trainable parameters (the
+                # Q head), reduced once (tests/test_distributed.py).
                 moved_fake = random_affine(fake, self.rng, CONSISTENCY_TRANSFORMS[config.consistency_transform])
                 with self._autocast():
                     _, moved_codes = self.d_model(moved_fake)
