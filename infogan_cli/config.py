@@ -132,7 +132,8 @@ class TrainConfig:
     consistency_transform: str = "affine"  # augment.CONSISTENCY_TRANSFORMS: affine, shift-scale or affine-wide
     # Weight of the categorical code loss on transformed fakes, CE(Q(c|T(G(z, c))), c), in the G+Q
     # step (the same transforms): G must show c1 in features the transforms leave alone. Ended the
-    # merged digits: 8 of 8 GPU seeds at >= 95% against 2 of 8 (docs/study.md). 0: off.
+    # merged digits: 8 of 8 GPU seeds at >= 95% against 2 of 8, and the 3 CPU seeds that merged
+    # before (docs/study.md). 0: off.
     lambda_fake_consistency: float = 1.0
     mi_updates_trunk: bool = True
     seed: int = 0
