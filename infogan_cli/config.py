@@ -111,7 +111,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     dataset: str = "mnist"
     data_root: str | None = None
-    epochs: int = 10  # 14-30 minutes on 2 CPU cores by CPU; the best training-split median within 15 minutes on the CPU it was chosen on (docs/results.md)
+    epochs: int = 10  # about 33 minutes on 2 AMD EPYC cores (session 29); chosen as the best training-split median of its day (docs/results.md)
     max_steps: int | None = None
     batch_size: int = 128
     lr_d: float = 2e-4
