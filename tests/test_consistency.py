@@ -230,16 +230,17 @@ def test_d_step_adds_the_consistency_gradient_to_the_trunk(tmp_path):
     assert consistency.item() > 0
 
 
-def test_default_has_it_and_the_paper_and_tutorial_presets_do_not():
+@pytest.mark.parametrize("name", ["lambda_consistency", "lambda_fake_consistency"])
+def test_default_has_it_and_the_paper_and_tutorial_presets_do_not(name):
     from infogan_cli.config import build_train_config
 
-    assert TrainConfig().lambda_consistency == 1.0
-    assert build_train_config().lambda_consistency == 1.0
-    assert build_train_config("paper").lambda_consistency == 0.0
-    assert build_train_config("tutorial").lambda_consistency == 0.0
-    assert build_train_config("paper", lambda_consistency=0.5).lambda_consistency == 0.5
+    assert getattr(TrainConfig(), name) == 1.0
+    assert getattr(build_train_config(), name) == 1.0
+    assert getattr(build_train_config("paper"), name) == 0.0
+    assert getattr(build_train_config("tutorial"), name) == 0.0
+    assert getattr(build_train_config("paper", **{name: 0.5}), name) == 0.5
     # A stored config keeps what it says; only a config without the key is read as off.
-    assert train_from_dict(json.loads(TrainConfig().to_json())).lambda_consistency == 1.0
+    assert getattr(train_from_dict(json.loads(TrainConfig().to_json())), name) == 1.0
 
 
 def test_consistency_transform_from_the_command_line(capsys, tmp_path):

@@ -85,14 +85,3 @@ def test_from_the_command_line(capsys, tmp_path):
     assert code == 0, err
     assert json.loads((tmp_path / "run" / "config.json").read_text())["lambda_fake_consistency"] == 0.5
 
-
-def test_default_has_it_and_the_paper_and_tutorial_presets_do_not():
-    from infogan_cli.config import build_train_config
-
-    assert TrainConfig().lambda_fake_consistency == 1.0
-    assert build_train_config().lambda_fake_consistency == 1.0
-    assert build_train_config("paper").lambda_fake_consistency == 0.0
-    assert build_train_config("tutorial").lambda_fake_consistency == 0.0
-    assert build_train_config("paper", lambda_fake_consistency=0.5).lambda_fake_consistency == 0.5
-    # A stored config keeps what it says; only a config without the key is read as off.
-    assert train_from_dict(json.loads(TrainConfig().to_json())).lambda_fake_consistency == 1.0
