@@ -197,6 +197,8 @@ class Trainer:
         # The consistency loss needs a categorical code to be consistent about.
         self.uses_consistency = config.lambda_consistency > 0 and bool(config.latent.categorical)
         self.uses_fake_consistency = config.lambda_fake_consistency > 0 and bool(config.latent.categorical)
+        # The transform ranges both consistency losses draw from (real images in the D step, fakes in G's).
+        self.consistency_range = CONSISTENCY_TRANSFORMS[config.consistency_transform]
         self.metric_names = (METRIC_NAMES + ((CONSISTENCY_METRIC,) if self.uses_consistency else ())
                              + ((FAKE_CONSISTENCY_METRIC,) if self.uses_fake_consistency else ()))
         self.step = 0
@@ -305,7 +307,7 @@ class Trainer:
         extra = []
         if self.uses_consistency:
             # Outside autocast: the sampling grid stays fp32.
-            moved = random_affine(real, self.rng, CONSISTENCY_TRANSFORMS[config.consistency_transform])
+            moved = random_affine(real, self.rng, self.consistency_range)
             with self._autocast():
                 _, moved_codes = self.d_model(moved)
                 consistency = categorical_consistency(real_codes, moved_codes)
@@ -340,7 +342,7 @@ class Trainer:
                 # A second discriminator pass before the one backward is fine under DDP here: with
                 # the trunk and D head frozen, both passes reach the same trainable parameters (the
                 # Q head), reduced once (tests/test_distributed.py).
-                moved_fake = random_affine(fake, self.rng, CONSISTENCY_TRANSFORMS[config.consistency_transform])
+                moved_fake = random_affine(fake, self.rng, self.consistency_range)
                 with self._autocast():
                     _, moved_codes = self.d_model(moved_fake)
                     fake_consistency = sum(categorical_code_losses(moved_codes, latent))
