@@ -30,12 +30,9 @@ import shlex
 import statistics
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -51,8 +48,6 @@ from quality import LONE_CODES, child_env, continue_flag, fmt, lone_code  # noqa
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 GOOD_Q_ACCURACY = 0.95  # the summary counts the runs at or above it
 ERROR_LINES = 12  # of a failed job's log, kept in its row
-
-T = TypeVar("T")
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -92,25 +87,6 @@ def run_folder(runs: Path, variant: str, seed: int) -> Path:
 # ----------------------------------------------------------------------------- one job
 
 
-class FirstEvaluateAlone:
-    """Lets one evaluation run alone until one has succeeded, then all at once. With an empty cache
-    every `infogan evaluate` trains the reference classifier itself (classifier.py checks the file,
-    then trains: there is no lock); the atomic write keeps the file whole, but 16 at once would
-    train it 16 times side by side."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._succeeded = False
-
-    def run(self, evaluate: Callable[[], T]) -> T:
-        with self._lock:
-            if not self._succeeded:
-                result = evaluate()  # an exception leaves the next waiter to go alone
-                self._succeeded = True
-                return result
-        return evaluate()
-
-
 class JobFailed(Exception):
     pass
 
@@ -123,7 +99,7 @@ def log_tail(log_path: Path, lines: int = ERROR_LINES) -> str:
     return "\n".join(log_path.read_text(errors="replace").strip().splitlines()[-lines:])
 
 
-def train_and_evaluate(variant: str, flags: list[str], seed: int, args: argparse.Namespace, gate: FirstEvaluateAlone) -> dict:
+def train_and_evaluate(variant: str, flags: list[str], seed: int, args: argparse.Namespace) -> dict:
     """Run one job and write its screen.json; returns its row (failed, with why, on any error)."""
     runs = Path(args.runs)
     run_dir = run_folder(runs, variant, seed)
@@ -148,7 +124,7 @@ def train_and_evaluate(variant: str, flags: list[str], seed: int, args: argparse
             row["minutes"] = (time.perf_counter() - started) / 60
             if previous is not None and not redo:
                 row["minutes"] = previous.get("minutes")  # its training's, not the empty resume's
-            row["evaluation"] = gate.run(lambda: evaluate(run_dir, args, log))
+            row["evaluation"] = evaluate(run_dir, args, log)
         row["status"] = "ok"
     except JobFailed as exc:
         row["error"] = str(exc) or log_tail(log_path)
@@ -357,7 +333,6 @@ def main(argv: list[str] | None = None) -> int:
             refuse(f"{run_folder(runs, variant, seed)} was run with {flags_cell(row['flags'])}, not "
                    f"{flags_cell(variants[variant])}: give this variant another name or another --runs")
     args.env = child_env(args.parallel)
-    gate = FirstEvaluateAlone()
     failed = 0
 
     def finish(row: dict, was_cached: bool) -> None:
@@ -372,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         if job not in todo:
             finish(cached[job], True)
     with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-        futures = [pool.submit(train_and_evaluate, variant, variants[variant], seed, args, gate) for variant, seed in todo]
+        futures = [pool.submit(train_and_evaluate, variant, variants[variant], seed, args) for variant, seed in todo]
         try:
             for future in as_completed(futures):
                 finish(future.result(), False)

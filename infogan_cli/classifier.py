@@ -3,7 +3,8 @@ images for the Frechet distance.
 
 A small CNN (conv32-conv64-FC128, batch norm), trained once per dataset on its labelled training
 split (2 epochs of Adam, about 99.2% on the MNIST test set) and cached as safetensors with its
-config, dataset and test accuracy as JSON metadata; written atomically, never unpickled:
+config, dataset and test accuracy as JSON metadata; written atomically under a lock file (of many
+parallel evaluates one trains it, the others wait and load it), never unpickled:
 
   $INFOGAN_CACHE_DIR/classifiers/<dataset>.safetensors, else ~/.cache/infogan/classifiers/...
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from filelock import FileLock
 from torch import nn
 
 from .checkpoint import read_header
@@ -181,17 +183,31 @@ def load_or_train_classifier(
     Returns the classifier, whether it was trained now, and a warning per unusable cached file.
     """
     path = path or default_classifier_path(test_data.name, test_data.image_size, test_data.channels)
-    warnings: list[str] = []
-    if path.exists():
-        try:
-            classifier = load_classifier(path, device)
-            classifier.check_compatible(test_data)
+    classifier, warning = _cached_classifier(path, device, test_data)  # no lock: a read-only cache works
+    if classifier is not None:
+        return classifier, False, []
+    # Parallel evaluates on an empty cache: one trains, the others wait here, then load its file.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{path}.lock"):
+        classifier, warning_now = _cached_classifier(path, device, test_data)
+        warnings = [w for w in (warning or warning_now,) if w]  # the same file's fault once, not twice
+        if classifier is not None:
             return classifier, False, warnings
-        except (CheckpointError, ConfigError) as exc:
-            warnings.append(f"retraining the reference classifier: {exc.message}")
-    classifier = train_classifier(train_data, test_data, device, on_progress=on_progress, **train_options)
-    save_classifier(classifier, path)
+        classifier = train_classifier(train_data, test_data, device, on_progress=on_progress, **train_options)
+        save_classifier(classifier, path)
     return classifier, True, warnings
+
+
+def _cached_classifier(path: Path, device: torch.device, data: ImageDataset) -> tuple[ReferenceClassifier | None, str | None]:
+    """The classifier at ``path`` if it loads and fits ``data``; else None and why (None: no file)."""
+    if not path.exists():
+        return None, None
+    try:
+        classifier = load_classifier(path, device)
+        classifier.check_compatible(data)
+        return classifier, None
+    except (CheckpointError, ConfigError) as exc:
+        return None, f"retraining the reference classifier: {exc.message}"
 
 
 # ----------------------------------------------------------------------------- training

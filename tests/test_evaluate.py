@@ -149,6 +149,41 @@ def test_corrupt_cached_classifier_is_retrained(fake_data, tmp_path) -> None:
     assert not trained_again and again.train_steps == 2
 
 
+def test_parallel_callers_on_an_empty_cache_train_once(fake_data, tmp_path, monkeypatch) -> None:
+    import threading
+    import time
+
+    from infogan_cli import classifier as classifier_module
+
+    train, test = fake_data
+    calls = []
+
+    def slow_train(*args, **kwargs):
+        calls.append(threading.current_thread().name)
+        time.sleep(0.3)  # both callers are past the fast path before the file is written
+        return train_classifier(*args, **kwargs)
+
+    monkeypatch.setattr(classifier_module, "train_classifier", slow_train)
+    cached = tmp_path / "cache" / "fake.safetensors"
+    results = {}
+
+    def call(name: str) -> None:
+        results[name] = load_or_train_classifier(train, test, CPU, cached, max_steps=2)
+
+    threads = [threading.Thread(target=call, args=(name,), name=name) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1
+    (first, first_trained, first_warnings), (second, second_trained, second_warnings) = results.values()
+    assert sorted([first_trained, second_trained]) == [False, True] and first_warnings == second_warnings == []
+    assert first.train_steps == second.train_steps == 2
+    first_state, second_state = first.network.state_dict(), second.network.state_dict()
+    assert first_state.keys() == second_state.keys() and all(torch.equal(first_state[k], second_state[k]) for k in first_state)
+    assert torch.equal(first.embed(test.images)[0], second.embed(test.images)[0])
+
+
 # ----------------------------------------------------------------------------- strict JSON
 
 
