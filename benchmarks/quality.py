@@ -8,9 +8,9 @@
 For each (preset, seed) it runs `infogan train`, then `infogan evaluate --json` on the test split
 (and, with --select-split train, on the training split: labels are never used in training, so
 settings can be compared there without touching the test set). Runs are cached in
-``--runs DIR/<preset>-seed<S>``: rerunning the script continues where it stopped. After every run
-it rewrites ``--results`` (docs/results.md): a table per preset with median and worst, and the
-traversal grids of the median seed.
+``--runs DIR/<preset>-seed<S>`` (a failed one too, with why): rerunning the script continues where it
+stopped (benchmarks/runner.py). After every run it rewrites ``--results`` (docs/results.md): a table
+per preset with median and worst, and the traversal grids of the median seed.
 
 --jobs N runs up to N (preset, seed) runs at once, each in its own processes: one training leaves
 most of a GPU idle (its steps are launch-bound: on an H200 six at once took 107 s, one alone 76 s).
@@ -20,97 +20,28 @@ most of a GPU idle (its steps are launch-bound: on an H200 six at once took 107 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from infogan_cli.evaluate import SCHEMA  # noqa: E402 - the evaluate --json record this script reads
-from infogan_cli.runtime import usable_cpus  # noqa: E402
-
-
-def infogan(*args: str, stdout=None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "infogan_cli", *args], check=True, stdout=stdout, text=True, env=env)
-
-
-def child_env(jobs: int) -> dict[str, str] | None:
-    """The environment of the infogan commands (None: this one's). With several runs at once, each
-    gets its share of the CPUs, not a thread per CPU; an OMP_NUM_THREADS already set wins."""
-    if jobs <= 1 or "OMP_NUM_THREADS" in os.environ:
-        return None
-    return {**os.environ, "OMP_NUM_THREADS": str(max(1, usable_cpus() // jobs))}
-
-
-def device_flags(args: argparse.Namespace) -> list[str]:
-    return ["--device", args.device] if args.device else []
+import runner  # noqa: E402 - one job and many at once, shared with screen.py
+from runner import DATA_ROOT, REPO, child_env  # noqa: E402
 
 
 def run_folder(preset: str, seed: int, args: argparse.Namespace) -> Path:
     return Path(args.runs) / f"{args.label or preset}-seed{seed}"
 
 
-def evaluate(checkpoint: str, args: argparse.Namespace, *flags: str) -> dict:
-    """`infogan evaluate --json`, refused unless it is the record version this script reads."""
-    output = infogan(
-        "evaluate", checkpoint, "--data-root", args.data_root, *device_flags(args), *flags, "--json",
-        stdout=subprocess.PIPE, env=args.env,
-    ).stdout
-    record = json.loads(output)
-    if record.get("schema") != SCHEMA:
-        sys.exit(f"infogan evaluate printed schema {record.get('schema')!r}; this script reads {SCHEMA}")
-    return record
-
-
-def continue_flag(run_dir: Path) -> str:
-    """How to (re)start a cached run: --resume where it has a checkpoint or the starts.json of
-    --starts (whose --resume goes on from any state); else --overwrite, which starts a run killed
-    before its first checkpoint again (infogan train refuses a folder holding a run unless given one
-    of the two) and deletes nothing in a new folder."""
-    has_checkpoint = (run_dir / "last.safetensors").exists() or any((run_dir / "checkpoints").glob("step-*.safetensors"))
-    return "--resume" if has_checkpoint or (run_dir / "starts.json").exists() else "--overwrite"
-
-
-def current(row: dict) -> bool:
-    """Whether a cached row's evaluations are records of the schema this script reads."""
-    return all(row[key].get("schema") == SCHEMA for key in ("test", "select") if key in row)
-
-
 def train_and_evaluate(preset: str, seed: int, args: argparse.Namespace) -> dict:
-    """One cached run: train (timed), evaluate, return the row. A cached row whose evaluation is
-    of an older schema is evaluated again from the run's checkpoint (training is not repeated)."""
-    run_dir = run_folder(preset, seed, args)
-    row_path = run_dir / "quality.json"
-    checkpoint = str(run_dir / "last.safetensors")
-    if row_path.exists():
-        row = json.loads(row_path.read_text())
-        if current(row):
-            return row
-        row["test"] = evaluate(checkpoint, args)
-        if args.select_split or "select" in row:
-            row["select"] = evaluate(checkpoint, args, "--split", args.select_split or "train")
-        row_path.write_text(json.dumps(row, indent=2))
-        return row
+    """One cached run (runner.run_job): train, evaluate on the test split (and --select-split), return the row."""
     budget = ["--max-steps", str(args.max_steps)] if args.max_steps else ["--epochs", str(args.epochs)]
-    started = time.perf_counter()
-    infogan(
-        "train", "--preset", preset, "--seed", str(seed), "--data-root", args.data_root, "--out", str(run_dir), *budget,
-        *device_flags(args), continue_flag(run_dir), *args.train_args, env=args.env,
-    )
-    minutes = (time.perf_counter() - started) / 60
-    speeds = [json.loads(line)["images_per_s"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    row = {"preset": preset, "seed": seed, "minutes": minutes, "images_per_s": statistics.median(speeds), "test": evaluate(checkpoint, args)}
-    if args.select_split:
-        row["select"] = evaluate(checkpoint, args, "--split", args.select_split)
-    row_path.write_text(json.dumps(row, indent=2))
-    return row
+    data = ["--data-root", args.data_root, *(["--device", args.device] if args.device else [])]
+    evaluations = {"test": data} | ({"select": [*data, "--split", args.select_split]} if args.select_split else {})
+    train = ["--preset", preset, "--seed", str(seed), *budget, *data, *args.train_args]
+    return runner.run_job(run_folder(preset, seed, args), "quality.json", {"preset": preset, "seed": seed}, train, evaluations, env=args.env)
 
 
 # The columns of a preset's table: heading, top-level key of the evaluate record, shown as a
@@ -164,7 +95,8 @@ def preset_table(rows: list[dict]) -> list[str]:
     for row in sorted(rows, key=lambda r: r["seed"]):
         cells = [fmt(row["test"][key], percent) for _, key, percent, _ in COLUMNS]
         cells += [lone_code(row["test"], *lone[1:]) or "none" for lone in LONE_CODES]
-        lines.append(f"| {row['seed']} | " + " | ".join(cells) + f" | {row['minutes']:.1f} | {row['images_per_s']:.0f} |")
+        speed = "n/a" if row["images_per_s"] is None else f"{row['images_per_s']:.0f}"
+        lines.append(f"| {row['seed']} | " + " | ".join(cells) + f" | {row['minutes']:.1f} | {speed} |")
     for label in ("median", "worst"):
         cells = []
         for _, key, percent, lower_is_better in COLUMNS:
@@ -218,7 +150,7 @@ def write_results(all_rows: dict[str, list[dict]], args: argparse.Namespace) -> 
         median = median_seed(rows)
         target = images / preset
         checkpoint = run_folder(preset, median["seed"], args) / "last.safetensors"
-        infogan("traverse", str(checkpoint), "--out", str(target), "--seed", "0", env=args.env)
+        runner.infogan("traverse", str(checkpoint), "--out", str(target), "--seed", "0", env=args.env)
         lines.append(f"Traversals of the median seed ({median['seed']}):")
         lines.append("")
         for grid in sorted(target.glob("*.png")):
@@ -227,34 +159,9 @@ def write_results(all_rows: dict[str, list[dict]], args: argparse.Namespace) -> 
     results.write_text("\n".join(lines) + "\n")
 
 
-def attempt(preset: str, seed: int, args: argparse.Namespace) -> dict | None:
-    """train_and_evaluate's row, None where an infogan command failed (it has said why on stderr):
-    the other runs go on."""
-    try:
-        return train_and_evaluate(preset, seed, args)
-    except subprocess.CalledProcessError:
-        return None
-
-
-def run_all(runs: list[tuple[str, int]], args: argparse.Namespace, finish: Callable[[str, int, dict | None], None]) -> None:
-    """Each run, up to --jobs at once; ``finish(preset, seed, row or None)`` is called in this thread
-    as each completes. One job: in order, each started after the previous one's ``finish``."""
-    if args.jobs == 1:
-        for preset, seed in runs:
-            finish(preset, seed, attempt(preset, seed, args))
-        return
-    pool = ThreadPoolExecutor(max_workers=args.jobs)
-    try:
-        futures = {pool.submit(attempt, preset, seed, args): (preset, seed) for preset, seed in runs}
-        for future in as_completed(futures):
-            finish(*futures[future], future.result())
-    finally:
-        pool.shutdown(cancel_futures=True)  # after an error here, start no queued run
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-root", default=os.environ.get("INFOGAN_DATA_ROOT", str(REPO.parent / "shared" / "data" / "mnist")))
+    parser.add_argument("--data-root", default=DATA_ROOT)
     parser.add_argument("--presets", nargs="+", default=["default"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--epochs", type=int, default=5)
@@ -278,16 +185,18 @@ def main() -> None:
     all_rows: dict[str, list[dict]] = {preset: [] for preset in args.presets}
     failed: list[str] = []
 
-    def finish(preset: str, seed: int, row: dict | None) -> None:
-        if row is None:
+    def finish(run: tuple[str, int], row: dict) -> None:
+        preset, seed = run
+        if not runner.ok(row):
             failed.append(f"{preset} seed {seed}")
+            print(f"{preset} seed {seed}: FAILED ({row['error']})", file=sys.stderr, flush=True)
             return
         all_rows[preset].append(row)
         all_rows[preset].sort(key=lambda r: r["seed"])
         write_results(all_rows, args)
         print(f"{preset} seed {seed}: Q accuracy {row['test']['q_accuracy']}", flush=True)
 
-    run_all(runs, args, finish)
+    runner.run_all(runs, lambda run: train_and_evaluate(*run, args), finish, args.jobs)
     if failed:
         sys.exit(f"{len(failed)} of {len(runs)} runs failed: {', '.join(failed)}")
 

@@ -16,38 +16,32 @@ leaves most of a GPU idle. It writes
   RUNS/screen.jsonl         every row, rewritten after each job
   RUNS/screen.md            a table per run and a summary per variant (printed at the end too)
 
-A job whose screen.json says ok is not run again (rerunning continues a screen); a failed one is
-trained again from scratch. The exit status is 1 if any job failed.
+A job whose screen.json says ok is not run again; a failed or stopped one continues from its last
+checkpoint (rerunning continues a screen: benchmarks/runner.py). The exit status is 1 if any failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shlex
 import statistics
-import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from infogan_cli.evaluate import SCHEMA  # noqa: E402 - the evaluate --json record this script reads
-from infogan_cli.files import atomic_write_bytes  # noqa: E402
-# Shared with quality.py: the CPU share of each child, how to restart a run folder, issue #20's
-# lone-code thresholds (LONE_CODES) and the cell format.
-from quality import LONE_CODES, child_env, continue_flag, fmt, lone_code  # noqa: E402
+import runner  # noqa: E402 - one job and many at once, shared with quality.py
+from infogan_cli.files import atomic_write_bytes  # noqa: E402 - runner put the repository on the path
+# Shared with quality.py: issue #20's lone-code thresholds (LONE_CODES) and the cell format.
+from quality import LONE_CODES, fmt, lone_code  # noqa: E402
+from runner import DATA_ROOT, REPO, child_env, finished, read_row  # noqa: E402
 
 # A variant name becomes part of a folder name: no separators, no leading dot or dash.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 GOOD_Q_ACCURACY = 0.95  # the summary counts the runs at or above it
-ERROR_LINES = 12  # of a failed job's log, kept in its row
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -87,78 +81,17 @@ def run_folder(runs: Path, variant: str, seed: int) -> Path:
 # ----------------------------------------------------------------------------- one job
 
 
-class JobFailed(Exception):
-    pass
+def log_file(run_dir: Path) -> Path:
+    return run_dir.with_name(f"{run_dir.name}.log")  # beside the folder: --overwrite empties the folder
 
 
-def infogan_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "infogan_cli", *args]
-
-
-def log_tail(log_path: Path, lines: int = ERROR_LINES) -> str:
-    return "\n".join(log_path.read_text(errors="replace").strip().splitlines()[-lines:])
-
-
-def train_and_evaluate(variant: str, flags: list[str], seed: int, args: argparse.Namespace) -> dict:
-    """Run one job and write its screen.json; returns its row (failed, with why, on any error)."""
-    runs = Path(args.runs)
-    run_dir = run_folder(runs, variant, seed)
-    log_path = runs / f"{run_dir.name}.log"  # beside the folder: --overwrite empties the folder
-    previous = read_row(run_dir / "screen.json")
-    # A failed job starts again from scratch. A job killed before its row resumes its checkpoint,
-    # and an ok row of an older evaluate schema resumes too: training has nothing left to do.
-    redo = previous is not None and previous.get("status") != "ok"
-    start = "--overwrite" if redo else continue_flag(run_dir)
-    command = [
-        "train", "--seed", str(seed), "--out", str(run_dir), "--epochs", str(args.epochs), "--data-root", args.data_root,
-        start, *shlex.split(args.train_args), *flags,
-    ]
-    row = {"variant": variant, "seed": seed, "flags": flags, "minutes": None, "status": "failed", "error": None,
-           "evaluation": None, "train_command": command}
-    runs.mkdir(parents=True, exist_ok=True)
-    try:
-        with log_path.open("w") as log:
-            started = time.perf_counter()
-            if subprocess.run(infogan_command(*command), stdout=log, stderr=subprocess.STDOUT, env=args.env).returncode:
-                raise JobFailed()
-            row["minutes"] = (time.perf_counter() - started) / 60
-            if previous is not None and not redo:
-                row["minutes"] = previous.get("minutes")  # its training's, not the empty resume's
-            row["evaluation"] = evaluate(run_dir, args, log)
-        row["status"] = "ok"
-    except JobFailed as exc:
-        row["error"] = str(exc) or log_tail(log_path)
-    except Exception as exc:  # whatever goes wrong in one job must not stop the others
-        row["error"] = f"{type(exc).__name__}: {exc}"
-    atomic_write_bytes(run_dir / "screen.json", (json.dumps(row, indent=2) + "\n").encode())
-    return row
-
-
-def evaluate(run_dir: Path, args: argparse.Namespace, log) -> dict:
-    """`infogan evaluate --split train --json` of the run's last checkpoint; its tables go to the log."""
-    command = infogan_command(
-        "evaluate", str(run_dir / "last.safetensors"), "--data-root", args.data_root, "--split", "train", "--json",
-        *shlex.split(args.eval_args),
-    )
-    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=log, text=True, env=args.env)
-    if result.returncode:
-        raise JobFailed()
-    record = json.loads(result.stdout)
-    if record.get("schema") != SCHEMA:
-        raise JobFailed(f"infogan evaluate printed schema {record.get('schema')!r}; this script reads {SCHEMA}")
-    return record
-
-
-def read_row(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def finished(row: dict | None) -> bool:
-    """Whether a cached row needs no rerun: ok, with an evaluate record of the schema read here."""
-    return row is not None and row.get("status") == "ok" and (row.get("evaluation") or {}).get("schema") == SCHEMA
+def run_job(variant: str, flags: list[str], seed: int, args: argparse.Namespace) -> dict:
+    """Train with the variant's flags, evaluate on the training subset, the output in the log; the row."""
+    run_dir = run_folder(Path(args.runs), variant, seed)
+    train = ["--seed", str(seed), "--epochs", str(args.epochs), "--data-root", args.data_root, *shlex.split(args.train_args), *flags]
+    evaluation = ["--data-root", args.data_root, "--split", "train", *shlex.split(args.eval_args)]
+    fields = {"variant": variant, "seed": seed, "flags": flags}
+    return runner.run_job(run_dir, "screen.json", fields, train, {"evaluation": evaluation}, log_file(run_dir), args.env)
 
 
 # ----------------------------------------------------------------------------- tables
@@ -306,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=10, help="--epochs of each training")
     parser.add_argument("--parallel", type=int, default=1, help="jobs at once (default 1: one after another)")
     parser.add_argument("--runs", default=str(REPO / "runs" / "screen"), help="folder of the run folders, logs and tables")
-    parser.add_argument("--data-root", default=os.environ.get("INFOGAN_DATA_ROOT", str(REPO.parent / "shared" / "data" / "mnist")))
+    parser.add_argument("--data-root", default=DATA_ROOT)
     # One string each; a lone flag needs '=' (--train-args=--compile): argparse takes a value that
     # starts with '-' and has no space for an option.
     parser.add_argument("--train-args", default="", help="more infogan train flags for every job, one string (before the variant's)")
@@ -329,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(variant, seed) for seed in seeds for variant in variants]  # seeds outermost: every variant early
     cached = {job: read_row(run_folder(runs, *job) / "screen.json") for job in jobs}
     for (variant, seed), row in cached.items():
-        if finished(row) and row["flags"] != variants[variant]:
+        # A finished run, or one that would resume (infogan train refuses to change its flags).
+        kept = finished(row, ["evaluation"]) or runner.continue_flag(run_folder(runs, variant, seed)) == "--resume"
+        if row is not None and kept and row["flags"] != variants[variant]:
             refuse(f"{run_folder(runs, variant, seed)} was run with {flags_cell(row['flags'])}, not "
                    f"{flags_cell(variants[variant])}: give this variant another name or another --runs")
     args.env = child_env(args.parallel)
@@ -339,21 +274,13 @@ def main(argv: list[str] | None = None) -> int:
         nonlocal failed
         failed += row["status"] != "ok"
         write_outputs(runs, list(variants), args)
-        log_path = runs / f"{run_folder(runs, row['variant'], row['seed']).name}.log"
-        print(progress_line(row, log_path, was_cached), flush=True)
+        print(progress_line(row, log_file(run_folder(runs, row["variant"], row["seed"])), was_cached), flush=True)
 
-    todo = [job for job in jobs if not finished(cached[job])]
+    todo = [job for job in jobs if not finished(cached[job], ["evaluation"])]
     for job in jobs:
         if job not in todo:
             finish(cached[job], True)
-    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-        futures = [pool.submit(train_and_evaluate, variant, variants[variant], seed, args) for variant, seed in todo]
-        try:
-            for future in as_completed(futures):
-                finish(future.result(), False)
-        except KeyboardInterrupt:
-            pool.shutdown(wait=False, cancel_futures=True)  # start no queued job; running ones get the ^C too
-            raise
+    runner.run_all(todo, lambda job: run_job(job[0], variants[job[0]], job[1], args), lambda _job, row: finish(row, False), args.parallel)
     print()
     print(write_outputs(runs, list(variants), args), end="")
     return 1 if failed else 0

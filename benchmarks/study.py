@@ -15,17 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from infogan_cli.evaluate import SCHEMA  # noqa: E402 - the evaluate --json record this script reads
-from quality import continue_flag  # noqa: E402 - how both scripts restart a cached run folder
+import runner  # noqa: E402 - the infogan commands as benchmarks/quality.py and screen.py run them
 
 VARIANTS: dict[str, list[str]] = {
     "baseline": [],
@@ -50,11 +47,6 @@ RETIRED: dict[str, str] = {
 }
 
 
-def infogan(*args: str, capture: bool = False) -> str:
-    result = subprocess.run([sys.executable, "-m", "infogan_cli", *args], check=True, text=True, stdout=subprocess.PIPE if capture else None)
-    return result.stdout
-
-
 def run_variant(label: str, flags: list[str], seed: int, args: argparse.Namespace) -> dict:
     run_dir = Path(args.runs) / f"{label}-seed{seed}"
     row_path = run_dir / "study.json"
@@ -65,14 +57,15 @@ def run_variant(label: str, flags: list[str], seed: int, args: argparse.Namespac
     if label == "baseline" and reuse.exists():
         checkpoint, minutes = reuse, None
     else:
-        infogan(
+        runner.infogan(
             "train", "--seed", str(seed), "--data-root", args.data_root, "--out", str(run_dir), "--max-steps", str(args.max_steps),
-            "--epochs", "100", continue_flag(run_dir), *flags,
+            "--epochs", "100", runner.continue_flag(run_dir), *flags,
         )
         checkpoint, minutes = run_dir / "last.safetensors", (time.perf_counter() - started) / 60
-    evaluation = json.loads(infogan("evaluate", str(checkpoint), "--data-root", args.data_root, "--split", "train", "--n-samples", "2000", "--json", capture=True))
-    if evaluation.get("schema") != SCHEMA:
-        sys.exit(f"infogan evaluate printed schema {evaluation.get('schema')!r}; this script reads {SCHEMA}")
+    try:
+        evaluation = runner.evaluate(checkpoint, ["--data-root", args.data_root, "--split", "train", "--n-samples", "2000"])
+    except runner.JobFailed as exc:  # a record of another schema
+        sys.exit(str(exc))
     row = {"label": label, "seed": seed, "flags": flags, "minutes": minutes, "train_split": evaluation}
     run_dir.mkdir(parents=True, exist_ok=True)
     row_path.write_text(json.dumps(row, indent=2))

@@ -1,11 +1,12 @@
-"""benchmarks/quality.py reads `infogan evaluate --json` records by their top-level keys and refuses
-(or re-evaluates) records of another schema; it and benchmarks/study.py continue a cached run folder
-whatever state a kill left it in."""
+"""benchmarks/quality.py reads `infogan evaluate --json` records by their top-level keys and
+re-evaluates records of another schema; benchmarks/runner.py (which quality.py, screen.py and
+study.py share) continues a cached run folder whatever state a kill or a failure left it in."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 
 import pytest
 
@@ -54,10 +55,14 @@ def test_table_rows_median_and_worst(quality) -> None:
     assert median[8] == "n/a"  # no seed has MIG of width
 
 
-def test_cached_rows_of_another_schema_are_not_current(quality) -> None:
-    assert quality.current({"test": record(0.9, 1.0, 0.9, 10)})
-    assert not quality.current({"test": {"q_accuracy": 0.9, "sample_accuracy": {"accuracy": 0.9}}})  # before the schema
-    assert not quality.current({"test": record(0.9, 1.0, 0.9, 10), "select": {"schema": {"name": "infogan-evaluate", "version": 0}}})
+def test_cached_rows_of_another_schema_are_not_finished(quality) -> None:
+    finished = quality.runner.finished
+    assert finished({"test": record(0.9, 1.0, 0.9, 10)}, ["test"])  # a row from before failures were recorded
+    assert not finished({"test": {"q_accuracy": 0.9, "sample_accuracy": {"accuracy": 0.9}}}, ["test"])  # before the schema
+    old = {"schema": {"name": "infogan-evaluate", "version": 0}}
+    assert not finished({"test": record(0.9, 1.0, 0.9, 10), "select": old}, ["test", "select"])
+    assert not finished({"test": record(0.9, 1.0, 0.9, 10)}, ["test", "select"])  # --select-split asked now
+    assert not finished({"status": "failed", "test": record(0.9, 1.0, 0.9, 10)}, ["test"])
 
 
 TINY = ["--dataset", "fake", "--width", "4", "--noise-dim", "8", "--batch-size", "16", "--log-every", "2", "--device", "cpu"]
@@ -65,7 +70,7 @@ TINY = ["--dataset", "fake", "--width", "4", "--noise-dim", "8", "--batch-size",
 
 def test_a_rerun_continues_any_run_folder(capsys, tmp_path) -> None:
     """A new folder, one killed before its first checkpoint (config.json only) and one with a
-    checkpoint: the flag both scripts pass lets `infogan train` carry on in all three."""
+    checkpoint: the flag the benchmarks pass lets `infogan train` carry on in all three."""
     from infogan_cli.trainer import train
 
     new, killed, checkpointed = tmp_path / "new", tmp_path / "killed", tmp_path / "checkpointed"
@@ -76,10 +81,9 @@ def test_a_rerun_continues_any_run_folder(capsys, tmp_path) -> None:
     with_starts = tmp_path / "starts"
     with_starts.mkdir()
     (with_starts / "starts.json").write_text("{}")  # a run with --starts, before any checkpoint: --resume goes on
-    for script in ("quality", "study"):
-        flags = [load_script(script).continue_flag(d) for d in (new, killed, checkpointed)]
-        assert flags == ["--overwrite", "--overwrite", "--resume"], script
-        assert load_script(script).continue_flag(with_starts) == "--resume"
+    continue_flag = load_script("runner").continue_flag
+    flags = [continue_flag(d) for d in (new, killed, checkpointed)]
+    assert flags == ["--overwrite", "--overwrite", "--resume"] and continue_flag(with_starts) == "--resume"
     for run_dir, flag in zip((new, killed, checkpointed), flags):
         code, _, err = run_main(capsys, "train", *TINY, "--max-steps", "4", "--out", str(run_dir), flag)
         assert code == 0, err
@@ -153,37 +157,38 @@ def test_one_job_runs_in_order_one_at_a_time(quality, monkeypatch, tmp_path) -> 
 
 def test_child_threads_are_the_cpus_shared_by_the_jobs(quality, monkeypatch) -> None:
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(quality, "usable_cpus", lambda: 16)
+    monkeypatch.setattr(quality.runner, "usable_cpus", lambda: 16)
     assert quality.child_env(1) is None  # one job: the children choose, as before
     assert [quality.child_env(jobs)["OMP_NUM_THREADS"] for jobs in (2, 3, 8, 16, 32)] == ["8", "5", "2", "1", "1"]
-    assert quality.child_env(3)["PATH"] == quality.os.environ["PATH"]  # the rest of the environment is kept
+    assert quality.child_env(3)["PATH"] == os.environ["PATH"]  # the rest of the environment is kept
     monkeypatch.setenv("OMP_NUM_THREADS", "7")
     assert quality.child_env(8) is None  # set by the user: it wins, and children inherit it
 
 
-def fake_infogan(calls: list):
+def fake_infogan(calls: list, failing_seed: int | None = None):
     """An `infogan` helper that records its arguments and env, writes the metrics a training leaves
-    and prints an evaluate record."""
+    (or fails the training of ``failing_seed``) and prints an evaluate record."""
     import subprocess
     from pathlib import Path
 
-    def infogan(*args: str, stdout=None, env=None) -> subprocess.CompletedProcess:
+    def infogan(*args: str, env=None, log=None, capture=False) -> str:
         calls.append((args, env))
+        if args[0] == "train" and args[args.index("--seed") + 1] == str(failing_seed):
+            raise subprocess.CalledProcessError(1, ["python", "-m", "infogan_cli", *args])
         if args[0] == "train":
             out = Path(args[args.index("--out") + 1])
             out.mkdir(parents=True, exist_ok=True)
-            (out / "metrics.jsonl").write_text(json.dumps({"images_per_s": 500.0}) + "\n")
-        printed = json.dumps(record(0.9, 1.0, 0.9, 10)) if args[0] == "evaluate" else ""
-        return subprocess.CompletedProcess(args, 0, stdout=printed)
+            (out / "metrics.jsonl").write_text(json.dumps({"step": 2, "images_per_s": 500.0}) + "\n")
+        return json.dumps(record(0.9, 1.0, 0.9, 10)) if args[0] == "evaluate" else ""
 
     return infogan
 
 
 def test_device_goes_to_train_and_every_evaluate(quality, monkeypatch, tmp_path) -> None:
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(quality, "usable_cpus", lambda: 8)
+    monkeypatch.setattr(quality.runner, "usable_cpus", lambda: 8)
     calls: list = []
-    monkeypatch.setattr(quality, "infogan", fake_infogan(calls))
+    monkeypatch.setattr(quality.runner, "infogan", fake_infogan(calls))
     run_quality(quality, monkeypatch, tmp_path, "--seeds", "0", "1", "--max-steps", "2", "--device", "cuda", "--jobs", "2",
                 "--select-split", "train")
     by_command = {name: [args for args, _ in calls if args[0] == name] for name in ("train", "evaluate", "traverse")}
@@ -201,14 +206,34 @@ def test_device_goes_to_train_and_every_evaluate(quality, monkeypatch, tmp_path)
     assert "Minutes are wall time per run on cuda." in (tmp_path / "results.md").read_text()
 
 
-def test_a_failed_run_lets_the_others_finish_then_exits_naming_it(quality, monkeypatch, tmp_path) -> None:
-    import subprocess
+def test_a_rerun_evaluates_a_stale_row_again_and_continues_a_failed_run(quality, monkeypatch, tmp_path, capsys) -> None:
+    """runner.run_job (screen.py's too): a failed run is a row saying why, and continues from its
+    checkpoint; a row of an older evaluate schema is evaluated again, its training kept."""
+    calls: list = []
+    monkeypatch.setattr(quality.runner, "infogan", fake_infogan(calls, failing_seed=1))
+    with pytest.raises(SystemExit, match="1 of 2 runs failed: default seed 1"):
+        run_quality(quality, monkeypatch, tmp_path, "--seeds", "0", "1", "--max-steps", "2")
+    assert "default seed 1: FAILED (infogan train exited with status 1)" in capsys.readouterr().err
+    stale, failed = (tmp_path / "runs" / f"default-seed{seed}" for seed in (0, 1))
+    row = json.loads((stale / "quality.json").read_text())
+    assert (row["status"], row["images_per_s"], row["train_command"][:4]) == ("ok", 500.0, ["train", "--out", str(stale), "--overwrite"])
+    assert json.loads((failed / "quality.json").read_text())["status"] == "failed"
+    (stale / "quality.json").write_text(json.dumps({**row, "minutes": 7.0, "test": {"schema": {"name": "infogan-evaluate", "version": 0}}}))
+    (failed / "last.safetensors").touch()  # the failed run had saved a checkpoint
+    calls.clear()
+    monkeypatch.setattr(quality.runner, "infogan", fake_infogan(calls))
+    run_quality(quality, monkeypatch, tmp_path, "--seeds", "0", "1", "--max-steps", "2")
+    assert [args[:4] for args, _ in calls if args[0] == "train"] == [("train", "--out", str(failed), "--resume")]
+    row = json.loads((stale / "quality.json").read_text())
+    assert (row["status"], row["minutes"], row["test"]["schema"]) == ("ok", 7.0, SCHEMA)
 
+
+def test_a_failed_run_lets_the_others_finish_then_exits_naming_it(quality, monkeypatch, tmp_path) -> None:
     finished = []
 
     def fake_run(preset: str, seed: int, args) -> dict:
         if seed in (1, 4):
-            raise subprocess.CalledProcessError(1, ["infogan", "train"])
+            return {"preset": preset, "seed": seed, "status": "failed", "error": "infogan train exited with status 1"}
         finished.append(seed)
         return {"preset": preset, "seed": seed, "test": record(0.9, 1.0, 0.9, 10)}
 

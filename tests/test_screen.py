@@ -111,16 +111,6 @@ def test_summary_even_seeds_and_nothing_scored(screen) -> None:
     assert screen.summary_line("v", [row(0, None)]) == "| v | `--x 1` | 1 (1 failed) | n/a | n/a | 0 of 0 | 0 of 0 | 0 of 0 | n/a / n/a | n/a |"
 
 
-def test_child_threads_share_the_cpus(screen, monkeypatch) -> None:
-    from infogan_cli.cpu import usable_cpus
-
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    assert screen.child_env(1) is None
-    assert screen.child_env(2)["OMP_NUM_THREADS"] == str(max(1, usable_cpus() // 2))
-    monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert screen.child_env(2) is None  # one already set wins
-
-
 def run_screen(tmp_path, *variants: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     env.update(INFOGAN_CACHE_DIR=str(tmp_path / "cache"), INFOGAN_DEBUG="0")  # a classifier of its own, trained once
