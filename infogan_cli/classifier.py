@@ -190,9 +190,9 @@ def load_or_train_classifier(
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{path}.lock"):
         classifier, warning_now = _cached_classifier(path, device, test_data)
-        warnings = [w for w in (warning or warning_now,) if w]  # the same file's fault once, not twice
-        if classifier is not None:
-            return classifier, False, warnings
+        if classifier is not None:  # written by another process while this one waited
+            return classifier, False, []
+        warnings = [w for w in (warning_now or warning,) if w]  # the same file's fault once, not twice
         classifier = train_classifier(train_data, test_data, device, on_progress=on_progress, **train_options)
         save_classifier(classifier, path)
     return classifier, True, warnings
