@@ -173,3 +173,20 @@ def test_categorical_information_is_high_only_for_confident_even_predictions():
     unsure = torch.log(one_hot + one_hot.roll(1, dims=1) + 1e-9)
     assert categorical_information(unsure).item() == pytest.approx(math.log(10) - math.log(2), abs=1e-4)
     assert categorical_information(torch.zeros(40, 10)).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_q_head_runs_in_fp32_under_bf16_autocast():
+    # bf16 Q heads cost about a point of code-to-digit accuracy (docs/study.md): under autocast the
+    # trunk runs in bf16 and the Q head in fp32, on the trunk's bf16 features.
+    torch.manual_seed(0)
+    _, discriminator = build_models(LatentSpec(noise_dim=8, categorical=(10,), continuous=2), ModelConfig(width=4, hidden=16, q_hidden=8))
+    discriminator.eval()
+    images = torch.rand(5, 1, 28, 28) * 2 - 1
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        features = discriminator.features(images)
+        codes = discriminator.predict_codes(features)
+    assert features.dtype == torch.bfloat16
+    assert codes.categorical_logits[0].dtype == codes.continuous_mean.dtype == torch.float32
+    expected = discriminator.predict_codes(features.float())  # the same head, outside autocast
+    torch.testing.assert_close(codes.continuous_mean, expected.continuous_mean, rtol=0, atol=0)
+    torch.testing.assert_close(codes.categorical_logits[0], expected.categorical_logits[0], rtol=0, atol=0)
