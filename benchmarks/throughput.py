@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--precision", default="auto", help="our path's autocast precision (auto = fp32, bf16, fp16)")
+    parser.add_argument("--precision", default="auto", help="our path's autocast precision, as infogan train --precision (auto: bf16 on CPUs with native bf16, else fp32)")
     parser.add_argument(
         "--lambda-consistency", type=float, default=None, help="our path's consistency weight (default: the default's; 0 times the paper's objective)"
     )
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
         "cpu_model": cpu_model(),
         "native_bf16": has_native_bf16(),
         "precision": args.precision,
-        "autocast": str(resolve_precision(args.precision, device) or "fp32"),
+        "autocast": str(resolve_precision(args.precision, device, fp32_products=args.matmul == "onednn") or "fp32"),
         "lambda_consistency": consistency,
         "lambda_fake_consistency": args.lambda_fake_consistency,
         "batch_size": args.batch_size,

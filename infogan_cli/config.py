@@ -145,7 +145,7 @@ class TrainConfig:
     channels: int | None = None  # None: the dataset's own (folders: 3)
     workers: int = 2  # DataLoader workers for image folders
     sync_bn: bool = False  # under torchrun: batch-norm statistics over the global batch (CUDA)
-    precision: str = "auto"  # autocast: auto (= fp32: bf16 cost about a point of accuracy in our runs, docs/study.md), bf16, fp16 (CUDA), fp32
+    precision: str = "auto"  # autocast: auto (bf16 on CPUs with AVX512-BF16 or AMX, else fp32; runtime.resolve_precision), bf16, fp16 (CUDA), fp32
     compile: bool = False  # torch.compile the networks
     matmul: str = "blas"  # CPU fp32 products: torch's BLAS, or oneDNN (same to rounding, 1.15x here; no accuracy gain seen, docs/study.md)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .cpu import usable_cpus
+from .cpu import has_native_bf16, usable_cpus
 from .errors import ConfigError, check_choice
 
 
@@ -50,15 +50,19 @@ def configure_backends(device: torch.device) -> None:
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
-def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
+def resolve_precision(name: str, device: torch.device, fp32_products: bool = False) -> torch.dtype | None:
     """The autocast dtype for training (None: plain fp32).
 
-    'auto' is fp32: bf16 autocast gives 1.5-2x the images/s on a CPU with AVX512-BF16 but, in our
-    MNIST runs, lowered code-to-digit accuracy (docs/study.md), so it is an opt-in (--precision
-    bf16). Weights and optimizer state stay fp32 either way.
+    'auto' is bf16 on a CPU that multiplies bf16 in hardware (AVX512-BF16 or AMX: 1.5-1.7x fp32's
+    images/s, and with the Q head kept in fp32 the same code-to-digit accuracy, docs/study.md),
+    unless ``fp32_products`` (--matmul onednn asks for fp32 matrix products); fp32 elsewhere,
+    CUDA included (TF32 products there ran faster than bf16, docs/performance.md). Weights and
+    optimizer state stay fp32 either way.
     """
     check_choice("precision", name, PRECISIONS)
-    if name in ("auto", "fp32"):
+    if name == "auto":
+        return torch.bfloat16 if device.type == "cpu" and not fp32_products and has_native_bf16() else None
+    if name == "fp32":
         return None
     if name == "fp16":
         if device.type != "cuda":

@@ -184,7 +184,7 @@ class Trainer:
         self.optimizer_g = torch.optim.Adam(
             [*self.generator.parameters(), *self.discriminator.q_head.parameters()], lr=config.lr_g, **adam
         )
-        self.autocast_dtype = resolve_precision(config.precision, device)
+        self.autocast_dtype = resolve_precision(config.precision, device, fp32_products=config.matmul == "onednn")
         self.matmul_route = resolve_matmul(config.matmul, device, autocast=self.autocast_dtype is not None)
         # fp16 needs loss scaling; bf16 has fp32's range and does not.
         self.scaler = torch.amp.GradScaler("cuda") if self.autocast_dtype == torch.float16 else None

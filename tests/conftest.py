@@ -31,6 +31,7 @@ def tiny_config(**overrides) -> TrainConfig:
         log_every=2,
         checkpoint_every=3,
         device="cpu",
+        precision="fp32",  # the same arithmetic on every CPU ("auto" is bf16 on some)
     )
     defaults.update(overrides)
     return TrainConfig(**defaults)

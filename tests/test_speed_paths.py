@@ -17,11 +17,32 @@ def test_precision_choices():
     cpu = torch.device("cpu")
     assert resolve_precision("fp32", cpu) is None
     assert resolve_precision("bf16", cpu) is torch.bfloat16
-    assert resolve_precision("auto", cpu) is None  # bf16 is opt-in: it cost accuracy in our runs
+    assert resolve_precision("auto", torch.device("cuda")) is None  # fp32 on CUDA (with TF32 products)
     with pytest.raises(ConfigError, match="fp16 training needs a CUDA device"):
         resolve_precision("fp16", cpu)
     with pytest.raises(ConfigError, match="unknown precision"):
         resolve_precision("fp8", cpu)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_is_bf16_where_the_cpu_multiplies_bf16_in_hardware(monkeypatch, native):
+    import infogan_cli.runtime as runtime
+
+    monkeypatch.setattr(runtime, "has_native_bf16", lambda: native)
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) is (torch.bfloat16 if native else None)
+    assert resolve_precision("auto", cpu, fp32_products=True) is None  # --matmul onednn asks for fp32 products
+    assert resolve_precision("auto", torch.device("cuda")) is None
+    assert resolve_precision("fp32", cpu) is None and resolve_precision("bf16", cpu) is torch.bfloat16
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_training_header_names_the_precision_chosen(monkeypatch, tmp_path, native):
+    import infogan_cli.runtime as runtime
+
+    monkeypatch.setattr(runtime, "has_native_bf16", lambda: native)
+    events = list(train(tiny_config(precision="auto", max_steps=1), tmp_path))
+    assert ("bf16" if native else "fp32") in events[0].device
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
