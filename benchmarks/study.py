@@ -122,7 +122,7 @@ def write_study(rows: dict[str, list[dict]], args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data" / "mnist"))
+    parser.add_argument("--data-root", default=runner.DATA_ROOT, help="MNIST folder (default: $INFOGAN_DATA_ROOT, else ../shared/data/mnist)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--max-steps", type=int, default=1500)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS)[:6], choices=list(VARIANTS))
