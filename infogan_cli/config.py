@@ -21,6 +21,7 @@ CONTINUOUS_LOSSES = ("gaussian", "mse")
 CONSISTENCY_TRANSFORM_NAMES = ("affine", "shift-scale", "affine-wide")  # the keys of augment.CONSISTENCY_TRANSFORMS
 MATMUL_ROUTES = ("blas", "onednn")  # TrainConfig.matmul, checked against the CPU by matmul.resolve_matmul
 ARCHITECTURES = ("paper", "tutorial")
+CONTINUOUS_ENCODERS = ("shared", "own")  # what Q's continuous outputs read: the D trunk, or an encoder of their own
 IMAGE_SIZES = (28, 32, 64)
 FOLDER_IMAGE_SIZE = 64  # folder:DIR images have no size of their own: --image-size's default for them
 FOLDER_CHANNELS = 3  # and --channels'
@@ -92,9 +93,11 @@ class ModelConfig:
     width: int = 64  # channels of the first conv layer; later layers are multiples
     hidden: int = 1024  # fully connected width of G's first layer and D's trunk (paper)
     q_hidden: int = 128  # the Q head's hidden layer (paper: FC128)
+    continuous_encoder: str = "shared"  # CONTINUOUS_ENCODERS
 
     def __post_init__(self) -> None:
         check_choice("architecture", self.architecture, ARCHITECTURES)
+        check_choice("continuous encoder", self.continuous_encoder, CONTINUOUS_ENCODERS)
         _check_image_size(self.image_size)
         if self.channels not in (1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {self.channels}")

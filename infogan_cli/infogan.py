@@ -96,7 +96,7 @@ class InfoGAN:
     def predict_codes(self, images: torch.Tensor, batch_size: int = 1000) -> QOutput:
         """Q head predictions for images in [-1, 1], (N, C, H, W)."""
         outputs = [
-            self.discriminator.predict_codes(self.discriminator.features(chunk.to(self.device).float()))
+            self.discriminator(chunk.to(self.device).float())[1]
             for chunk in images.split(batch_size)
         ]
         return QOutput(

@@ -123,13 +123,16 @@ class Discriminator(nn.Module):
             self.feature_dim = channels * 2 * base**2
         self.trunk = nn.Sequential(*layers)
         self.d_head = nn.Linear(self.feature_dim, 1)
-        n_outputs = sum(latent.categorical) + 2 * latent.continuous
-        self.q_head = nn.Sequential(
-            nn.Linear(self.feature_dim, config.q_hidden, bias=False),
-            nn.BatchNorm1d(config.q_hidden),
-            act(),
-            nn.Linear(config.q_hidden, max(n_outputs, 1)),
-        )
+        # "own": the continuous codes are read by an encoder of their own, which neither the D
+        # loss nor the consistency loss trains (that loss makes the trunk ignore rotation,
+        # shear and stretch, the slant and width the continuous codes should carry).
+        self.own_continuous = config.continuous_encoder == "own" and latent.continuous > 0
+        n_outputs = sum(latent.categorical) + (0 if self.own_continuous else 2 * latent.continuous)
+        self.q_head = q_mlp(self.feature_dim, config.q_hidden, n_outputs)
+        if self.own_continuous:
+            # Half the trunk's channels and no FC1024: about a sixth of the trunk's work.
+            self.continuous_trunk, continuous_dim = conv_encoder(config, max(w // 2, 1), stages)
+            self.continuous_head = q_mlp(continuous_dim, config.q_hidden, 2 * latent.continuous)
         init_weights(self)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
@@ -138,11 +141,20 @@ class Discriminator(nn.Module):
     def discriminate(self, features: torch.Tensor) -> torch.Tensor:
         return self.d_head(features).squeeze(1)  # (B,) real/fake logits
 
-    def predict_codes(self, features: torch.Tensor) -> QOutput:
+    def q_parameters(self) -> list[nn.Parameter]:
+        """What the G+Q step trains on this side: the Q head (and the continuous encoder)."""
+        modules = [self.q_head, *((self.continuous_trunk, self.continuous_head) if self.own_continuous else ())]
+        return [p for module in modules for p in module.parameters()]
+
+    def predict_codes(self, features: torch.Tensor, images: torch.Tensor) -> QOutput:
+        """Q's prediction of the codes from the trunk's ``features`` of ``images``."""
+        continuous_features = self.continuous_trunk(images) if self.own_continuous else None
         # Under bf16 autocast the Q head still runs in fp32: in bf16 it cost about a point of
         # code-to-digit accuracy, in fp32 none, at bf16's speed (docs/study.md). In fp32 a no-op.
         with torch.autocast(features.device.type, enabled=False):
-            out = self.q_head(features.float())  # (B, sum(K) + 2 * n_continuous)
+            out = self.q_head(features.float())  # (B, sum(K) [+ 2 * n_continuous when shared])
+            if continuous_features is not None:
+                out = torch.cat([out, self.continuous_head(continuous_features.float())], dim=1)
         start = sum(self.latent.categorical)
         logits = list(torch.split(out[:, :start], list(self.latent.categorical), dim=1))
         n = self.latent.continuous
@@ -152,7 +164,32 @@ class Discriminator(nn.Module):
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, QOutput]:
         features = self.features(images)
-        return self.discriminate(features), self.predict_codes(features)
+        return self.discriminate(features), self.predict_codes(features, images)
+
+
+def q_mlp(in_features: int, hidden: int, outputs: int) -> nn.Sequential:
+    """The paper's Q head: FC ``hidden`` with batch norm and leaky ReLU, then the code outputs."""
+    return nn.Sequential(
+        nn.Linear(in_features, hidden, bias=False),
+        nn.BatchNorm1d(hidden),
+        nn.LeakyReLU(0.1, inplace=True),
+        nn.Linear(hidden, max(outputs, 1)),
+    )
+
+
+def conv_encoder(config: ModelConfig, width: int, stages: int) -> tuple[nn.Sequential, int]:
+    """Strided convs from the image to flattened features, as the trunk starts: conv ``width``,
+    then one conv doubling the channels (batch norm, leaky ReLU 0.1) per further stage."""
+    layers: list[nn.Module] = [nn.Conv2d(config.channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.1, inplace=True)]
+    channels = width
+    for _ in range(stages - 1):
+        layers += [
+            nn.Conv2d(channels, channels * 2, 4, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(channels * 2),
+            nn.LeakyReLU(0.1, inplace=True),
+        ]
+        channels *= 2
+    return nn.Sequential(*layers, nn.Flatten()), channels * base_size(config.image_size) ** 2
 
 
 def same_conv(in_channels: int, out_channels: int) -> list[nn.Module]:

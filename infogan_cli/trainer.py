@@ -182,7 +182,7 @@ class Trainer:
         self._discriminator_only = [*self.discriminator.trunk.parameters(), *self.discriminator.d_head.parameters()]
         self.optimizer_d = torch.optim.Adam(self._discriminator_only, lr=config.lr_d, **adam)
         self.optimizer_g = torch.optim.Adam(
-            [*self.generator.parameters(), *self.discriminator.q_head.parameters()], lr=config.lr_g, **adam
+            [*self.generator.parameters(), *self.discriminator.q_parameters()], lr=config.lr_g, **adam
         )
         self.autocast_dtype = resolve_precision(config.precision, device, fp32_products=config.matmul == "onednn")
         self.matmul_route = resolve_matmul(config.matmul, device, autocast=self.autocast_dtype is not None)

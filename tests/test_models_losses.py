@@ -184,9 +184,9 @@ def test_q_head_runs_in_fp32_under_bf16_autocast():
     images = torch.rand(5, 1, 28, 28) * 2 - 1
     with torch.autocast("cpu", dtype=torch.bfloat16):
         features = discriminator.features(images)
-        codes = discriminator.predict_codes(features)
+        codes = discriminator.predict_codes(features, images)
     assert features.dtype == torch.bfloat16
     assert codes.categorical_logits[0].dtype == codes.continuous_mean.dtype == torch.float32
-    expected = discriminator.predict_codes(features.float())  # the same head, outside autocast
+    expected = discriminator.predict_codes(features.float(), images)  # the same head, outside autocast
     torch.testing.assert_close(codes.continuous_mean, expected.continuous_mean, rtol=0, atol=0)
     torch.testing.assert_close(codes.categorical_logits[0], expected.categorical_logits[0], rtol=0, atol=0)

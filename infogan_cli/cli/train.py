@@ -56,6 +56,7 @@ def train(
     ),
     mi_updates_trunk: Optional[bool] = typer.Option(None, "--mi-updates-trunk/--no-mi-updates-trunk", show_default=shown_default("mi_updates_trunk"), help="Let the MI loss also train D's shared trunk (the paper's code does)."),
     architecture: Optional[str] = typer.Option(None, show_default=shown_default("architecture"), help="paper or tutorial network shapes."),
+    continuous_encoder: Optional[str] = typer.Option(None, show_default=shown_default("continuous_encoder"), help="What Q reads the continuous codes from: shared (the D trunk, as the paper) or own (a small encoder of their own, which the consistency loss does not make blind to slant and width)."),
     width: Optional[int] = typer.Option(None, min=1, show_default=shown_default("width"), help="Channels of the first conv layer."),
     image_size: Optional[int] = typer.Option(None, show_default=shown_default("image_size"), help="Train at 28, 32 or 64 px."),
     channels: Optional[int] = typer.Option(None, show_default=shown_default("channels"), help="1 (grey) or 3 (RGB)."),
@@ -131,7 +132,7 @@ def train(
             continuous=continuous,
             continuous_prior=continuous_prior,
         ),
-        model=dict(architecture=architecture, width=width),
+        model=dict(architecture=architecture, width=width, continuous_encoder=continuous_encoder),
     )
     config = build_train_config(preset or DEFAULT_PRESET, **overrides)
     ensure_writable_dir(out_dir)
