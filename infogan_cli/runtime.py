@@ -53,7 +53,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 def resolve_precision(name: str, device: torch.device, fp32_products: bool = False) -> torch.dtype | None:
     """The autocast dtype for training (None: plain fp32).
 
-    'auto' is bf16 on a CPU that multiplies bf16 in hardware (AVX512-BF16 or AMX: 1.5-1.7x fp32's
+    'auto' is bf16 on a CPU that multiplies bf16 in hardware (AVX512-BF16 or AMX: 1.5-1.8x fp32's
     images/s, and with the Q head kept in fp32 the same code-to-digit accuracy, docs/study.md),
     unless ``fp32_products`` (--matmul onednn asks for fp32 matrix products); fp32 elsewhere,
     CUDA included (TF32 products there ran faster than bf16, docs/performance.md). Weights and

@@ -61,7 +61,7 @@ def train(
     image_size: Optional[int] = typer.Option(None, show_default=shown_default("image_size"), help="Train at 28, 32 or 64 px."),
     channels: Optional[int] = typer.Option(None, show_default=shown_default("channels"), help="1 (grey) or 3 (RGB)."),
     workers: Optional[int] = typer.Option(None, min=0, show_default=shown_default("workers"), help="DataLoader worker processes for folder datasets."),
-    precision: Optional[str] = typer.Option(None, show_default=shown_default("precision"), help="Autocast: auto (bf16 on CPUs with AVX512-BF16 or AMX, 1.5-1.7x faster there at the same accuracy, the Q head kept in fp32; fp32 elsewhere, on CUDA with TF32 products), bf16, fp16 (CUDA) or fp32."),
+    precision: Optional[str] = typer.Option(None, show_default=shown_default("precision"), help="Autocast: auto (bf16 on CPUs with AVX512-BF16 or AMX, 1.5-1.8x faster there at the same accuracy, the Q head kept in fp32; fp32 elsewhere, on CUDA with TF32 products), bf16, fp16 (CUDA) or fp32."),
     matmul: Optional[str] = typer.Option(
         None, show_default=shown_default("matmul"),
         help="Library for the CPU's fp32 matrix products: blas (torch's default) or onednn (where a probe shows it computes them in fp32; refused elsewhere). The same arithmetic to rounding, but another rounding gives another run; onednn gave 1.15x the images/s on an AMD EPYC. May change on --resume.",
