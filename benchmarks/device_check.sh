@@ -303,7 +303,7 @@ throughput() {  # throughput [EXTRA ARGS]: our path and the tutorial port on MNI
   (( SMOKE )) && steps=(--steps 5 --warmup 2)
   "$PY" benchmarks/throughput.py --data-root "$DATA_ROOT" --device cuda --batch-size 128 "${steps[@]}" --json "$@" >"$STAGE_DIR/figures.json"
 }
-run_throughput_fp32_tf32() { throughput --precision auto; }
+run_throughput_fp32_tf32() { throughput --precision fp32; }  # TF32 products on CUDA (runtime.configure_backends)
 run_throughput_bf16() { throughput --precision bf16; }
 run_throughput_compile() { throughput --compile; }
 run_throughput_cudagraphs() { throughput --compile-mode reduce-overhead; }
