@@ -100,15 +100,7 @@ class Discriminator(nn.Module):
         base = base_size(config.image_size)
         w = config.width
         act = lambda: nn.LeakyReLU(0.1, inplace=True)  # noqa: E731
-        layers: list[nn.Module] = [nn.Conv2d(config.channels, w, 4, stride=2, padding=1), act()]
-        channels = w
-        for _ in range(stages - 1):
-            layers += [
-                nn.Conv2d(channels, channels * 2, 4, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(channels * 2),
-                act(),
-            ]
-            channels *= 2
+        layers, channels = strided_convs(config.channels, w, stages)
         if config.architecture == "paper":
             layers += [
                 nn.Flatten(),
@@ -131,8 +123,9 @@ class Discriminator(nn.Module):
         self.q_head = q_mlp(self.feature_dim, config.q_hidden, n_outputs)
         if self.own_continuous:
             # Half the trunk's channels and no FC1024: about a sixth of the trunk's work.
-            self.continuous_trunk, continuous_dim = conv_encoder(config, max(w // 2, 1), stages)
-            self.continuous_head = q_mlp(continuous_dim, config.q_hidden, 2 * latent.continuous)
+            convs, encoder_channels = strided_convs(config.channels, max(w // 2, 1), stages)
+            self.continuous_trunk = nn.Sequential(*convs, nn.Flatten())
+            self.continuous_head = q_mlp(encoder_channels * base**2, config.q_hidden, 2 * latent.continuous)
         init_weights(self)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
@@ -177,10 +170,11 @@ def q_mlp(in_features: int, hidden: int, outputs: int) -> nn.Sequential:
     )
 
 
-def conv_encoder(config: ModelConfig, width: int, stages: int) -> tuple[nn.Sequential, int]:
-    """Strided convs from the image to flattened features, as the trunk starts: conv ``width``,
-    then one conv doubling the channels (batch norm, leaky ReLU 0.1) per further stage."""
-    layers: list[nn.Module] = [nn.Conv2d(config.channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.1, inplace=True)]
+def strided_convs(in_channels: int, width: int, stages: int) -> tuple[list[nn.Module], int]:
+    """How the discriminator's trunk (and the own continuous encoder) starts: a stride-2 conv to
+    ``width`` channels, then one doubling the channels (batch norm, leaky ReLU 0.1) per further
+    stage. Returns the layers and their output channels."""
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.1, inplace=True)]
     channels = width
     for _ in range(stages - 1):
         layers += [
@@ -189,7 +183,7 @@ def conv_encoder(config: ModelConfig, width: int, stages: int) -> tuple[nn.Seque
             nn.LeakyReLU(0.1, inplace=True),
         ]
         channels *= 2
-    return nn.Sequential(*layers, nn.Flatten()), channels * base_size(config.image_size) ** 2
+    return layers, channels
 
 
 def same_conv(in_channels: int, out_channels: int) -> list[nn.Module]:
