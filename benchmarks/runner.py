@@ -111,7 +111,8 @@ def run_job(
     row.update(status="failed", error=None)  # until it succeeds
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with open(log_path, "w") if log_path else contextlib.nullcontext() as log:
+        # A row whose training finished is only evaluated again: keep its training output in the log.
+        with open(log_path, "a" if trained else "w") if log_path else contextlib.nullcontext() as log:
             if not trained:
                 row["train_command"] = ["train", "--out", str(run_dir), continue_flag(run_dir), *train]
                 started = time.perf_counter()
