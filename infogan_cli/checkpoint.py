@@ -5,6 +5,7 @@ Layout of one file:
   generator.*, discriminator.*             module state dicts (unwrapped, fp32)
   ema_generator.*, ema_discriminator.*     with --ema-decay: their moving averages, the same names
   ema.n_averaged                           and the steps averaged (int64, shape [])
+  contrastive.*                            with --lambda-contrastive: InfoGAN-CR's guesser (training only)
   optimizer_d.state.<i>.<key>, optimizer_g.* Adam moments and step counts
   rng.train, rng.cpu                         torch.Generator / CPU RNG states (uint8)
   metadata: format, format_version, config (TrainConfig JSON), step, epoch, metrics, optimizers
@@ -84,12 +85,15 @@ def checkpoint_contents(
     rng: dict[str, torch.Tensor] | None = None,
     metrics: dict[str, Any] | None = None,
     ema: dict[str, torch.Tensor] | None = None,
+    contrastive: nn.Module | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """The tensors and string metadata of a checkpoint file; ``ema``: the tensors of the weight
     average (ema.WeightAverage.state_tensors), already named ema_generator.* and so on."""
     tensors: dict[str, torch.Tensor] = {}
     tensors.update(_prefixed("generator", generator.state_dict()))
     tensors.update(_prefixed("discriminator", discriminator.state_dict()))
+    if contrastive is not None:
+        tensors.update(_prefixed("contrastive", contrastive.state_dict()))
     optimizer_meta: dict[str, Any] = {}
     for name, optimizer in (optimizers or {}).items():
         flat, meta = _flatten_optimizer(optimizer.state_dict())

@@ -138,6 +138,11 @@ class TrainConfig:
     # merged digits: 8 of 8 GPU seeds at >= 95% against 2 of 8, and the 3 CPU seeds that merged
     # before (docs/study.md). 0: off.
     lambda_fake_consistency: float = 1.0
+    # InfoGAN-CR's contrastive regulariser (Lin et al., ICML 2020; models.ContrastiveClassifier):
+    # weight of the cross-entropy of guessing which code a pair of generated images shares,
+    # which G and the guesser both lower (0: off), from epoch contrastive_start_epoch on.
+    lambda_contrastive: float = 0.0
+    contrastive_start_epoch: int = 1
     mi_updates_trunk: bool = True
     seed: int = 0
     device: str = "auto"
@@ -168,10 +173,16 @@ class TrainConfig:
             value = getattr(self, name)
             if not (0 <= value < 1):
                 raise ConfigError(f"{name} must be in [0, 1), got {value}")
-        for name in ("lambda_cat", "lambda_cont", "lambda_consistency", "lambda_fake_consistency"):
+        for name in ("lambda_cat", "lambda_cont", "lambda_consistency", "lambda_fake_consistency", "lambda_contrastive"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name.replace('_', '-')} must be >= 0, got {value}")
+        _check_int("contrastive_start_epoch", self.contrastive_start_epoch, 0, MAX_EPOCHS)
+        if self.lambda_contrastive > 0 and len(self.latent.code_names) < 2:
+            raise ConfigError(
+                "--lambda-contrastive needs at least two codes: it guesses which code a pair of images shares",
+                hint="add a code (--categorical, --continuous) or set --lambda-contrastive 0",
+            )
         check_choice("consistency transform", self.consistency_transform, CONSISTENCY_TRANSFORM_NAMES)
         check_choice("continuous loss", self.continuous_loss, CONTINUOUS_LOSSES)
         check_choice("matmul route", self.matmul, MATMUL_ROUTES)

@@ -39,6 +39,22 @@ def sample_latent(
     return LatentBatch(noise, categorical, continuous)
 
 
+def sample_latent_pairs(spec: LatentSpec, n_pairs: int, generator: torch.Generator) -> tuple[LatentBatch, torch.Tensor]:
+    """InfoGAN-CR's pairs: rows i and n_pairs + i of the returned batch are drawn independently
+    (noise and every code) except for one code, chosen uniformly per pair, whose value the second
+    row copies from the first. Returns the 2 n_pairs latents and the index of the shared code per
+    pair, (n_pairs,) int64, counting codes as ``spec.code_names`` does (categorical first)."""
+    first, second = sample_latent(spec, n_pairs, generator), sample_latent(spec, n_pairs, generator)
+    shared = torch.randint(0, len(spec.code_names), (n_pairs,), generator=generator, device=generator.device)
+    n_cat = len(spec.categorical)
+    categorical = [
+        torch.cat([a, torch.where(shared == i, a, b)]) for i, (a, b) in enumerate(zip(first.categorical, second.categorical))
+    ]
+    copies = shared[:, None] == torch.arange(n_cat, n_cat + spec.continuous, device=shared.device)  # (n_pairs, n_continuous)
+    continuous = torch.cat([first.continuous, torch.where(copies, first.continuous, second.continuous)])
+    return LatentBatch(torch.cat([first.noise, second.noise]), categorical, continuous), shared
+
+
 def generator_input(spec: LatentSpec, latent: LatentBatch) -> torch.Tensor:
     """Concatenate [noise, one-hot c1, ..., continuous codes] into (B, spec.input_dim)."""
     parts = [latent.noise]

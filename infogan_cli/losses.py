@@ -100,6 +100,11 @@ def mutual_information_estimates(spec: LatentSpec, per_code: list[float], contin
     return estimates
 
 
+def contrastive_loss(logits: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
+    """InfoGAN-CR: cross-entropy of the guess (logits (P, n_codes)) of which code each pair shares."""
+    return F.cross_entropy(logits.float(), shared)
+
+
 def categorical_consistency(clean: QOutput, moved: QOutput) -> torch.Tensor:
     """KL(Q(c|x) || Q(c|T(x))) per image, averaged, summed over categorical codes (nats).
 

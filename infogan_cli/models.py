@@ -160,6 +160,26 @@ class Discriminator(nn.Module):
         return self.discriminate(features), self.predict_codes(features, images)
 
 
+class ContrastiveClassifier(nn.Module):
+    """InfoGAN-CR's contrastive regulariser (Lin et al., ICML 2020). Shown two generated images
+    that share the value of one code (everything else drawn apart), it guesses which code; G is
+    trained to make the guess easy, so each code must leave a mark of its own, one no other code
+    makes: a slant code that also widens the digit is harder to tell from a width code. A
+    training-only network, outside the discriminator: sample, evaluate and the rest never load it."""
+
+    def __init__(self, latent: LatentSpec, config: ModelConfig) -> None:
+        super().__init__()
+        stages = sampling_stages(config.image_size)
+        # The pair as one image of 2C channels, half the trunk's width: about the own encoder's cost.
+        convs, channels = strided_convs(2 * config.channels, max(config.width // 2, 1), stages)
+        self.body = nn.Sequential(*convs, nn.Flatten())
+        self.head = q_mlp(channels * base_size(config.image_size) ** 2, config.q_hidden, len(latent.code_names))
+        init_weights(self)
+
+    def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(torch.cat([first, second], dim=1)))  # (P, n_codes) logits
+
+
 def q_mlp(in_features: int, hidden: int, outputs: int) -> nn.Sequential:
     """The paper's Q head: FC ``hidden`` with batch norm and leaky ReLU, then the code outputs."""
     return nn.Sequential(

@@ -36,17 +36,18 @@ from .data import ImageDataset, load_dataset, to_unit_range
 from .ema import WeightAverage
 from .errors import CheckpointError, ConfigError, DataError, TrainingDiverged
 from .folder import folder_batches
-from .latent import fixed_noise_grid, generator_input, sample_latent
+from .latent import fixed_noise_grid, generator_input, sample_latent, sample_latent_pairs
 from .losses import (
     adversarial_loss,
     categorical_code_losses,
     categorical_consistency,
+    contrastive_loss,
     mutual_information_estimates,
     mutual_information_loss,
     real_information,
 )
 from .matmul import fp32_products, resolve_matmul
-from .models import build_models
+from .models import ContrastiveClassifier, build_models
 from .render import save_grid
 from .runtime import (
     DistributedContext,
@@ -65,6 +66,9 @@ _EPOCH_SEED_STRIDE = 1_000_003  # keeps the epoch orders of different seeds apar
 METRIC_NAMES = ("loss_d", "loss_g", "loss_mi", "mi_real")
 CONSISTENCY_METRIC = "consistency"  # logged after METRIC_NAMES when lambda_consistency > 0
 FAKE_CONSISTENCY_METRIC = "fake_consistency"  # logged next when lambda_fake_consistency > 0
+CONTRASTIVE_METRIC = "contrastive"  # logged next when lambda_contrastive > 0 (0 before it switches on)
+# InfoGAN-CR pairs per step: a quarter of the batch, so the pairs' images add half a batch to G's work.
+CONTRASTIVE_PAIRS_PER_BATCH = 4
 
 
 def sub_seed(value: int) -> int:
@@ -199,8 +203,19 @@ class Trainer:
         self.uses_fake_consistency = config.lambda_fake_consistency > 0 and bool(config.latent.categorical)
         # The transform ranges both consistency losses draw from (real images in the D step, fakes in G's).
         self.consistency_range = CONSISTENCY_TRANSFORMS[config.consistency_transform]
+        # InfoGAN-CR's guesser of the shared code: trained with G in the G+Q step, on the same loss.
+        self.contrastive: ContrastiveClassifier | None = None
+        if config.lambda_contrastive > 0:
+            if dist.enabled:
+                # Its forward runs outside the DDP-wrapped modules, so its gradients would not be reduced.
+                raise ConfigError("--lambda-contrastive does not run under torchrun yet", hint="train in one process, or set --lambda-contrastive 0")
+            self.contrastive = ContrastiveClassifier(config.latent, config.model).to(device, memory_format=self.memory_format)
+            self.optimizer_contrastive = torch.optim.Adam(self.contrastive.parameters(), lr=config.lr_d, **adam)
+        self.contrastive_pairs = max(1, config.batch_size // CONTRASTIVE_PAIRS_PER_BATCH)
+        self.contrastive_start_step = config.contrastive_start_epoch * self.steps_per_epoch
         self.metric_names = (METRIC_NAMES + ((CONSISTENCY_METRIC,) if self.uses_consistency else ())
-                             + ((FAKE_CONSISTENCY_METRIC,) if self.uses_fake_consistency else ()))
+                             + ((FAKE_CONSISTENCY_METRIC,) if self.uses_fake_consistency else ())
+                             + ((CONTRASTIVE_METRIC,) if self.contrastive is not None else ()))
         self.step = 0
         self.saved_step = -1  # the step of the newest checkpoint written by this process
         self.changes: list[str] = []  # set by prepare() on resume: "epochs 3 -> 5"
@@ -218,10 +233,14 @@ class Trainer:
             discriminator=self.discriminator,
             step=self.step,
             epoch=self.step // self.steps_per_epoch,
-            optimizers={"optimizer_d": self.optimizer_d, "optimizer_g": self.optimizer_g},
+            optimizers={
+                "optimizer_d": self.optimizer_d, "optimizer_g": self.optimizer_g,
+                **({"optimizer_contrastive": self.optimizer_contrastive} if self.contrastive is not None else {}),
+            },
             rng={"train": self.rng.get_state(), "cpu": torch.get_rng_state()},
             metrics=metrics,
             ema=self.average.state_tensors() if self.average is not None else None,
+            contrastive=self.contrastive,
         )
 
     def restore(self, checkpoint) -> None:
@@ -229,6 +248,9 @@ class Trainer:
         load_module_state(checkpoint, "discriminator", self.discriminator)
         load_optimizer_state(checkpoint, "optimizer_d", self.optimizer_d)
         load_optimizer_state(checkpoint, "optimizer_g", self.optimizer_g)
+        if self.contrastive is not None:  # lambda_contrastive is the run's own: its checkpoints hold these
+            load_module_state(checkpoint, "contrastive", self.contrastive)
+            load_optimizer_state(checkpoint, "optimizer_contrastive", self.optimizer_contrastive)
         try:
             self.rng.set_state(checkpoint.tensors["rng.train"].cpu())
             torch.set_rng_state(checkpoint.tensors["rng.cpu"].cpu())
@@ -348,15 +370,34 @@ class Trainer:
                     fake_consistency = sum(categorical_code_losses(moved_codes, latent))
                 loss_g_total = loss_g_total + config.lambda_fake_consistency * fake_consistency
                 extra.append(fake_consistency.detach().float())
+            if self.contrastive is not None:
+                contrastive = self._contrastive_loss()
+                loss_g_total = loss_g_total + config.lambda_contrastive * contrastive
+                extra.append(contrastive.detach())
             self._backward(loss_g_total)
         finally:
             self._freeze_discriminator(False)
         self._step(self.optimizer_g)
+        if self.contrastive is not None and self.step >= self.contrastive_start_step:
+            # The same backward gave the guesser its gradient (scaled by lambda, which Adam ignores).
+            self._step(self.optimizer_contrastive)
         if self.scaler is not None:
             self.scaler.update()
         if self.average is not None:
             self.average.update(self.generator, self.discriminator)
         return torch.stack([loss_d, loss_g, loss_mi, info_real, *extra, *per_code]).detach().float()
+
+    def _contrastive_loss(self) -> torch.Tensor:
+        """InfoGAN-CR on fresh pairs of generated images (0 before contrastive_start_epoch, with no
+        work and no random numbers drawn, so the run so far is the run without it)."""
+        if self.step < self.contrastive_start_step:
+            return torch.zeros((), device=self.device)
+        self.optimizer_contrastive.zero_grad(set_to_none=True)
+        latent, shared = sample_latent_pairs(self.config.latent, self.contrastive_pairs, self.rng)
+        with self._autocast():
+            images = self.g_model(generator_input(self.config.latent, latent))  # (2P, C, H, W)
+            logits = self.contrastive(images[: self.contrastive_pairs], images[self.contrastive_pairs :])
+        return contrastive_loss(logits, shared)
 
     def _set_learning_rates(self) -> None:
         # A function of the step alone, so a resumed run takes the same rates as an unbroken one.

@@ -43,6 +43,13 @@ def train(
         None, min=0, show_default=shown_default("lambda_fake_consistency"),
         help="Weight of the categorical code loss on transformed generated images: Q must read c1 back from them, so G shows it in features the consistency transforms leave alone (0: off).",
     ),
+    lambda_contrastive: Optional[float] = typer.Option(
+        None, min=0, show_default=shown_default("lambda_contrastive"),
+        help="Weight of InfoGAN-CR's contrastive regulariser: a small network guesses which code a pair of generated images shares, and G is trained to make the guess easy, so each code changes the image in its own way (0: off; not under torchrun).",
+    ),
+    contrastive_start_epoch: Optional[int] = typer.Option(
+        None, min=0, show_default=shown_default("contrastive_start_epoch"), help="Epochs trained before --lambda-contrastive switches on.",
+    ),
     consistency_transform: Optional[str] = typer.Option(
         None, show_default=shown_default("consistency_transform"),
         help="Transforms of the consistency loss: affine (rotation, shear, per-axis stretch up to 10%, shift), shift-scale (shifts and one uniform scale, leaving slant and width to the continuous codes) or affine-wide (affine with stretches up to 25%).",
@@ -111,6 +118,8 @@ def train(
         lambda_cont=lambda_cont,
         lambda_consistency=lambda_consistency,
         lambda_fake_consistency=lambda_fake_consistency,
+        lambda_contrastive=lambda_contrastive,
+        contrastive_start_epoch=contrastive_start_epoch,
         consistency_transform=consistency_transform,
         continuous_loss=continuous_loss,
         mi_updates_trunk=mi_updates_trunk,
