@@ -7,6 +7,7 @@ Layout of one file:
   ema.n_averaged                           and the steps averaged (int64, shape [])
   contrastive.*                            with --lambda-contrastive: InfoGAN-CR's guesser (training only)
   optimizer_d.state.<i>.<key>, optimizer_g.* Adam moments and step counts
+  optimizer_contrastive.*                    with --lambda-contrastive: its Adam state
   rng.train, rng.cpu                         torch.Generator / CPU RNG states (uint8)
   metadata: format, format_version, config (TrainConfig JSON), step, epoch, metrics, optimizers
 """

@@ -155,6 +155,13 @@ def training_memory_format(device: torch.device, compiled: bool) -> torch.memory
     return torch.contiguous_format
 
 
+def check_contrastive_single_process(config: TrainConfig, dist: DistributedContext) -> None:
+    """InfoGAN-CR's guesser runs outside the DDP-wrapped modules, so under torchrun its gradients
+    would not be reduced across ranks: refused there."""
+    if config.lambda_contrastive > 0 and dist.enabled:
+        raise ConfigError("--lambda-contrastive does not run under torchrun yet", hint="train in one process, or set --lambda-contrastive 0")
+
+
 class Trainer:
     """Holds models, optimizers, data and RNG of one run; ``train()`` drives it."""
 
@@ -206,12 +213,11 @@ class Trainer:
         # InfoGAN-CR's guesser of the shared code: trained with G in the G+Q step, on the same loss.
         self.contrastive: ContrastiveClassifier | None = None
         if config.lambda_contrastive > 0:
-            if dist.enabled:
-                # Its forward runs outside the DDP-wrapped modules, so its gradients would not be reduced.
-                raise ConfigError("--lambda-contrastive does not run under torchrun yet", hint="train in one process, or set --lambda-contrastive 0")
+            check_contrastive_single_process(config, dist)
             self.contrastive = ContrastiveClassifier(config.latent, config.model).to(device, memory_format=self.memory_format)
             self.optimizer_contrastive = torch.optim.Adam(self.contrastive.parameters(), lr=config.lr_d, **adam)
-        self.contrastive_pairs = max(1, config.batch_size // CONTRASTIVE_PAIRS_PER_BATCH)
+        # At least two pairs: the guesser's batch norm needs two rows.
+        self.contrastive_pairs = max(2, config.batch_size // CONTRASTIVE_PAIRS_PER_BATCH)
         self.contrastive_start_step = config.contrastive_start_epoch * self.steps_per_epoch
         self.metric_names = (METRIC_NAMES + ((CONSISTENCY_METRIC,) if self.uses_consistency else ())
                              + ((FAKE_CONSISTENCY_METRIC,) if self.uses_fake_consistency else ())
@@ -402,7 +408,10 @@ class Trainer:
     def _set_learning_rates(self) -> None:
         # A function of the step alone, so a resumed run takes the same rates as an unbroken one.
         scale = learning_rate_scale(self.step, self.total_steps, self.decay_steps)
-        for optimizer, rate in ((self.optimizer_d, self.config.lr_d), (self.optimizer_g, self.config.lr_g)):
+        optimizers = [(self.optimizer_d, self.config.lr_d), (self.optimizer_g, self.config.lr_g)]
+        if self.contrastive is not None:
+            optimizers.append((self.optimizer_contrastive, self.config.lr_d))
+        for optimizer, rate in optimizers:
             for group in optimizer.param_groups:
                 group["lr"] = rate * scale
 
@@ -612,6 +621,7 @@ def prepare(
             warnings.append(f"--overwrite: removed the previous run's files from {out_dir}")
     elif holds_run(out_dir):  # every rank checks before the process group forms, so before rank 0 writes
         raise ConfigError(f"{out_dir} already holds a run: continue it with --resume, or pass a fresh --out (--overwrite replaces it)")
+    check_contrastive_single_process(config, dist)  # before any rank joins a process group
     device = init_distributed(dist, config.device) if dist.enabled else resolve_device(config.device)
     if config.sync_bn and device.type != "cuda":
         raise ConfigError("--sync-bn needs CUDA devices (SyncBatchNorm does not run on the CPU)", hint="drop --sync-bn")

@@ -15,7 +15,7 @@ from infogan_cli.latent import sample_latent_pairs
 from infogan_cli.losses import contrastive_loss
 from infogan_cli.models import ContrastiveClassifier
 from infogan_cli.runtime import DistributedContext
-from infogan_cli.trainer import TrainFinished, Trainer, train
+from infogan_cli.trainer import TrainFinished, Trainer, prepare, train
 from infogan_cli.data import load_dataset
 from tests.conftest import assert_one_error_line, run_cli, run_main, tiny_config
 
@@ -35,7 +35,7 @@ def test_pairs_share_exactly_the_chosen_code():
     assert len(counts) == 3 and all(900 < c < 1100 for c in counts)  # uniform over c1, c2, c3
     first_cat, second_cat = latent.categorical[0][:n], latent.categorical[0][n:]
     first_cont, second_cont = latent.continuous[:n], latent.continuous[n:]
-    assert not torch.isclose(latent.noise[:n], latent.noise[n:]).any()  # the noise is never shared
+    assert not (latent.noise[:n] == latent.noise[n:]).any()  # the noise is never shared
     for code in range(3):
         rows = shared == code
         same_cat = (first_cat[rows] == second_cat[rows]).float().mean().item()
@@ -87,12 +87,30 @@ def test_once_on_it_trains_the_guesser_and_the_generator(tmp_path):
     assert len(after) == STEPS_PER_EPOCH and all(0 < value < 5 for value in after)  # near ln 3 at the start
 
 
+def test_the_regulariser_alone_sends_a_gradient_to_the_generator_and_the_guesser(tmp_path):
+    trainer = Trainer(tiny_config(lambda_contrastive=1.0, contrastive_start_epoch=0), tmp_path, load_dataset("fake", None), torch.device("cpu"))
+    loss = trainer._contrastive_loss()
+    assert 0.5 < loss.item() < 2.0  # about ln 3 for an untrained guesser
+    loss.backward()
+    for module in (trainer.generator, trainer.contrastive):
+        grads = [p.grad for p in module.parameters() if p.requires_grad]
+        assert grads and all(g is not None for g in grads) and sum(g.abs().sum().item() for g in grads) > 0
+
+
+def test_tiny_batches_still_make_two_pairs(tmp_path):
+    events = list(train(tiny_config(batch_size=4, max_steps=2, lambda_contrastive=1.0, contrastive_start_epoch=0), tmp_path))
+    assert isinstance(events[-1], TrainFinished)
+
+
 def test_a_stopped_run_resumes_exactly_across_the_switch(tmp_path):
     config = epoch_config(lambda_contrastive=0.5, contrastive_start_epoch=1)
     list(train(config, tmp_path / "straight"))
     calls = iter(range(100))
-    events = list(train(config, tmp_path / "stopped", should_stop=lambda: next(calls) >= 4))
-    assert events[-1].interrupted and events[-1].step == 5
+    # Stopped after the switch, so the guesser's trained weights and Adam state must come back.
+    events = list(train(config, tmp_path / "stopped", should_stop=lambda: next(calls) >= 10))
+    assert events[-1].interrupted and events[-1].step == 11
+    stopped = load_checkpoint(tmp_path / "stopped" / "last.safetensors")
+    assert any(k.startswith("optimizer_contrastive.state.") for k in stopped.tensors)
     events = list(train(config, tmp_path / "stopped", resume=True))
     assert isinstance(events[-1], TrainFinished) and events[-1].step == 2 * STEPS_PER_EPOCH
     a = load_checkpoint(tmp_path / "straight" / "last.safetensors").tensors
@@ -109,10 +127,17 @@ def test_bad_settings_are_refused():
         tiny_config(contrastive_start_epoch=-1)
 
 
-def test_refused_under_torchrun(tmp_path):
+def test_refused_under_torchrun_before_any_process_group_forms(tmp_path, monkeypatch):
     config = tiny_config(lambda_contrastive=1.0)
     with pytest.raises(ConfigError, match="torchrun"):
         Trainer(config, tmp_path, load_dataset("fake", None), torch.device("cpu"), DistributedContext(rank=0, world_size=2))
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    joined = []
+    monkeypatch.setattr("infogan_cli.trainer.init_distributed", lambda *args: joined.append(args))
+    with pytest.raises(ConfigError, match="torchrun"):
+        prepare(config, tmp_path / "run", resume=False)
+    assert joined == []
 
 
 def test_from_the_command_line(capsys, tmp_path):
