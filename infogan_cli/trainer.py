@@ -640,6 +640,11 @@ def prepare(
     )
     torch.manual_seed(config.seed)
     trainer = Trainer(config, out_dir, data, device, dist)
+    if trainer.contrastive is not None and trainer.contrastive_start_step >= trainer.total_steps:
+        warnings.append(
+            f"--lambda-contrastive never switches on: the run ends at step {trainer.total_steps}, "
+            f"before --contrastive-start-epoch {config.contrastive_start_epoch} (step {trainer.contrastive_start_step})"
+        )
     if checkpoint is not None:
         trainer.restore(checkpoint)
         trainer.changes = changes

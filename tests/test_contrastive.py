@@ -151,3 +151,10 @@ def test_from_the_command_line(capsys, tmp_path):
     assert code == 0, err
     saved = load_checkpoint(tmp_path / "ok" / "last.safetensors").config
     assert (saved.lambda_contrastive, saved.contrastive_start_epoch) == (0.5, 0)
+
+
+def test_a_run_that_ends_before_the_switch_says_so(tmp_path):
+    _, warnings = prepare(tiny_config(max_steps=3, lambda_contrastive=1.0, contrastive_start_epoch=1), tmp_path / "short", resume=False)
+    assert any("never switches on" in w and "step 3" in w for w in warnings)
+    _, warnings = prepare(tiny_config(max_steps=3, lambda_contrastive=1.0, contrastive_start_epoch=0), tmp_path / "on", resume=False)
+    assert not any("never switches on" in w for w in warnings)
