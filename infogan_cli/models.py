@@ -122,10 +122,8 @@ class Discriminator(nn.Module):
         n_outputs = sum(latent.categorical) + (0 if self.own_continuous else 2 * latent.continuous)
         self.q_head = q_mlp(self.feature_dim, config.q_hidden, n_outputs)
         if self.own_continuous:
-            # Half the trunk's channels and no FC1024: about a sixth of the trunk's work.
-            convs, encoder_channels = strided_convs(config.channels, max(w // 2, 1), stages)
-            self.continuous_trunk = nn.Sequential(*convs, nn.Flatten())
-            self.continuous_head = q_mlp(encoder_channels * base**2, config.q_hidden, 2 * latent.continuous)
+            self.continuous_trunk, encoder_dim = half_width_encoder(config.channels, config)
+            self.continuous_head = q_mlp(encoder_dim, config.q_hidden, 2 * latent.continuous)
         init_weights(self)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
@@ -169,11 +167,9 @@ class ContrastiveClassifier(nn.Module):
 
     def __init__(self, latent: LatentSpec, config: ModelConfig) -> None:
         super().__init__()
-        stages = sampling_stages(config.image_size)
-        # The pair as one image of 2C channels, half the trunk's width: about the own encoder's cost.
-        convs, channels = strided_convs(2 * config.channels, max(config.width // 2, 1), stages)
-        self.body = nn.Sequential(*convs, nn.Flatten())
-        self.head = q_mlp(channels * base_size(config.image_size) ** 2, config.q_hidden, len(latent.code_names))
+        # The pair as one image of 2C channels: about the own continuous encoder's cost.
+        self.body, features = half_width_encoder(2 * config.channels, config)
+        self.head = q_mlp(features, config.q_hidden, len(latent.code_names))
         init_weights(self)
 
     def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
@@ -188,6 +184,14 @@ def q_mlp(in_features: int, hidden: int, outputs: int) -> nn.Sequential:
         nn.LeakyReLU(0.1, inplace=True),
         nn.Linear(hidden, max(outputs, 1)),
     )
+
+
+def half_width_encoder(in_channels: int, config: ModelConfig) -> tuple[nn.Sequential, int]:
+    """The trunk's strided convs at half its channels, flattened, and no FC1024: about a sixth of
+    the trunk's work. The own continuous encoder and InfoGAN-CR's guesser read images with it.
+    Returns the encoder and its feature size."""
+    convs, channels = strided_convs(in_channels, max(config.width // 2, 1), sampling_stages(config.image_size))
+    return nn.Sequential(*convs, nn.Flatten()), channels * base_size(config.image_size) ** 2
 
 
 def strided_convs(in_channels: int, width: int, stages: int) -> tuple[list[nn.Module], int]:

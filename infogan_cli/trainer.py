@@ -384,7 +384,7 @@ class Trainer:
         finally:
             self._freeze_discriminator(False)
         self._step(self.optimizer_g)
-        if self.contrastive is not None and self.step >= self.contrastive_start_step:
+        if self._contrastive_on():
             # The same backward gave the guesser its gradient (scaled by lambda, which Adam ignores).
             self._step(self.optimizer_contrastive)
         if self.scaler is not None:
@@ -393,10 +393,14 @@ class Trainer:
             self.average.update(self.generator, self.discriminator)
         return torch.stack([loss_d, loss_g, loss_mi, info_real, *extra, *per_code]).detach().float()
 
+    def _contrastive_on(self) -> bool:
+        """Whether this step trains with InfoGAN-CR (--lambda-contrastive, from its start epoch)."""
+        return self.contrastive is not None and self.step >= self.contrastive_start_step
+
     def _contrastive_loss(self) -> torch.Tensor:
         """InfoGAN-CR on fresh pairs of generated images (0 before contrastive_start_epoch, with no
         work and no random numbers drawn, so the run so far is the run without it)."""
-        if self.step < self.contrastive_start_step:
+        if not self._contrastive_on():
             return torch.zeros((), device=self.device)
         self.optimizer_contrastive.zero_grad(set_to_none=True)
         latent, shared = sample_latent_pairs(self.config.latent, self.contrastive_pairs, self.rng)
