@@ -41,6 +41,7 @@ STEP_PATTERN = re.compile(r"step-(\d+)\.safetensors$")
 # The moving averages of the generator and discriminator weights (ema.py), and their step count.
 EMA_PREFIXES = {"generator": "ema_generator", "discriminator": "ema_discriminator"}
 EMA_COUNT = "ema.n_averaged"
+CONTRASTIVE_PREFIX = "contrastive"  # InfoGAN-CR's guesser (--lambda-contrastive): contrastive.*
 _EMA_TENSOR_PREFIXES = tuple(f"{prefix}." for prefix in EMA_PREFIXES.values())
 # What inference reads (load_checkpoint's weights_only): the weights and their averages.
 _WEIGHT_PREFIXES = ("generator.", "discriminator.", *_EMA_TENSOR_PREFIXES)
@@ -94,7 +95,7 @@ def checkpoint_contents(
     tensors.update(_prefixed("generator", generator.state_dict()))
     tensors.update(_prefixed("discriminator", discriminator.state_dict()))
     if contrastive is not None:
-        tensors.update(_prefixed("contrastive", contrastive.state_dict()))
+        tensors.update(_prefixed(CONTRASTIVE_PREFIX, contrastive.state_dict()))
     optimizer_meta: dict[str, Any] = {}
     for name, optimizer in (optimizers or {}).items():
         flat, meta = _flatten_optimizer(optimizer.state_dict())

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import EMA_COUNT, EMA_PREFIXES, has_ema, parse_metadata, read_header
+from .checkpoint import CONTRASTIVE_PREFIX, EMA_COUNT, EMA_PREFIXES, has_ema, parse_metadata, read_header
 from .config import LatentSpec, TrainConfig
 from .errors import CheckpointError
 from .json_output import json_safe
@@ -28,6 +28,7 @@ SCHEMA = {"name": "infogan-inspect", "version": 1}  # of to_dict(); docs/cli.md 
 GROUPS = ("generator", "discriminator", "optimizer", "rng")
 EMA_GROUP = "ema"  # the moving averages (--ema-decay): a group only in checkpoints that have them
 EMA_NAMES = (*EMA_PREFIXES.values(), EMA_COUNT.split(".", 1)[0])
+CONTRASTIVE_GROUP = CONTRASTIVE_PREFIX  # InfoGAN-CR's guesser: a group only in checkpoints that have one
 # BatchNorm statistics live in the state dict but are not trained parameters.
 BUFFER_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
 DISCRIMINATOR_PARTS = ("trunk", "d_head", "q_head")
@@ -41,13 +42,15 @@ class TensorInfo:
 
     @property
     def group(self) -> str:
-        """generator, discriminator, optimizer (optimizer_d.*, optimizer_g.*), rng, ema
-        (ema_generator.*, ema_discriminator.*, ema.n_averaged), else other."""
+        """generator, discriminator, optimizer (every optimizer_*), rng, ema (ema_generator.*,
+        ema_discriminator.*, ema.n_averaged), contrastive (InfoGAN-CR's guesser), else other."""
         prefix = self.name.split(".", 1)[0]
         if prefix.startswith("optimizer"):
             return "optimizer"
         if prefix in EMA_NAMES:
             return EMA_GROUP
+        if prefix == CONTRASTIVE_PREFIX:
+            return CONTRASTIVE_GROUP
         return prefix if prefix in GROUPS else "other"
 
     @property
@@ -172,8 +175,8 @@ def _parameters_json(counts: dict[str, int]) -> dict[str, int]:
 
 
 def _display_order(tensor: TensorInfo) -> tuple[int, list[str | int]]:
-    """Group by group (the averages after the weights), then by name with numbers compared as
-    numbers (convs.2 before convs.10)."""
-    order = (*GROUPS[:2], EMA_GROUP, *GROUPS[2:])
+    """Group by group (the averages and the guesser after the weights), then by name with numbers
+    compared as numbers (convs.2 before convs.10)."""
+    order = (*GROUPS[:2], EMA_GROUP, CONTRASTIVE_GROUP, *GROUPS[2:])
     group = order.index(tensor.group) if tensor.group in order else len(order)
     return group, [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", tensor.name)]

@@ -24,6 +24,7 @@ import torch
 
 from .augment import CONSISTENCY_TRANSFORMS, random_affine
 from .checkpoint import (
+    CONTRASTIVE_PREFIX,
     latest_intact_checkpoint,
     load_module_state,
     load_optimizer_state,
@@ -255,7 +256,7 @@ class Trainer:
         load_optimizer_state(checkpoint, "optimizer_d", self.optimizer_d)
         load_optimizer_state(checkpoint, "optimizer_g", self.optimizer_g)
         if self.contrastive is not None:  # lambda_contrastive is the run's own: its checkpoints hold these
-            load_module_state(checkpoint, "contrastive", self.contrastive)
+            load_module_state(checkpoint, CONTRASTIVE_PREFIX, self.contrastive)
             load_optimizer_state(checkpoint, "optimizer_contrastive", self.optimizer_contrastive)
         try:
             self.rng.set_state(checkpoint.tensors["rng.train"].cpu())

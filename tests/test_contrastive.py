@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from safetensors import safe_open
 
 from infogan_cli.checkpoint import load_checkpoint
 from infogan_cli.config import LatentSpec, ModelConfig
@@ -149,8 +150,20 @@ def test_from_the_command_line(capsys, tmp_path):
         "--lambda-contrastive", "0.5", "--contrastive-start-epoch", "0", "--precision", "fp32", "--out", str(tmp_path / "ok"),
     )
     assert code == 0, err
-    saved = load_checkpoint(tmp_path / "ok" / "last.safetensors").config
+    checkpoint = tmp_path / "ok" / "last.safetensors"
+    saved = load_checkpoint(checkpoint).config
     assert (saved.lambda_contrastive, saved.contrastive_start_epoch) == (0.5, 0)
+
+    # inspect names the guesser's tensors as a group of their own, not "other"
+    with safe_open(str(checkpoint), framework="pt") as f:
+        guesser = [name for name in f.keys() if name.startswith("contrastive.")]
+    code, stdout, err = run_main(capsys, "inspect", str(checkpoint), "--json")
+    groups = json.loads(stdout)["groups"]
+    assert code == 0, err
+    assert len(guesser) > 0 and groups["contrastive"]["tensors"] == len(guesser)
+    assert "other" not in groups
+    code, stdout, err = run_main(capsys, "inspect", str(checkpoint))
+    assert code == 0 and "contrastive" in stdout
 
 
 def test_a_run_that_ends_before_the_switch_says_so(tmp_path):
