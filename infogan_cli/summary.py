@@ -28,7 +28,8 @@ SCHEMA = {"name": "infogan-inspect", "version": 1}  # of to_dict(); docs/cli.md 
 GROUPS = ("generator", "discriminator", "optimizer", "rng")
 EMA_GROUP = "ema"  # the moving averages (--ema-decay): a group only in checkpoints that have them
 EMA_NAMES = (*EMA_PREFIXES.values(), EMA_COUNT.split(".", 1)[0])
-CONTRASTIVE_GROUP = CONTRASTIVE_PREFIX  # InfoGAN-CR's guesser: a group only in checkpoints that have one
+# Groups named by their tensors' prefix that appear only in checkpoints holding them: InfoGAN-CR's guesser.
+OPTIONAL_GROUPS = (CONTRASTIVE_PREFIX,)
 # BatchNorm statistics live in the state dict but are not trained parameters.
 BUFFER_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
 DISCRIMINATOR_PARTS = ("trunk", "d_head", "q_head")
@@ -49,9 +50,7 @@ class TensorInfo:
             return "optimizer"
         if prefix in EMA_NAMES:
             return EMA_GROUP
-        if prefix == CONTRASTIVE_PREFIX:
-            return CONTRASTIVE_GROUP
-        return prefix if prefix in GROUPS else "other"
+        return prefix if prefix in (*GROUPS, *OPTIONAL_GROUPS) else "other"
 
     @property
     def elements(self) -> int:
@@ -177,6 +176,6 @@ def _parameters_json(counts: dict[str, int]) -> dict[str, int]:
 def _display_order(tensor: TensorInfo) -> tuple[int, list[str | int]]:
     """Group by group (the averages and the guesser after the weights), then by name with numbers
     compared as numbers (convs.2 before convs.10)."""
-    order = (*GROUPS[:2], EMA_GROUP, CONTRASTIVE_GROUP, *GROUPS[2:])
+    order = (*GROUPS[:2], EMA_GROUP, *OPTIONAL_GROUPS, *GROUPS[2:])
     group = order.index(tensor.group) if tensor.group in order else len(order)
     return group, [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", tensor.name)]
