@@ -212,7 +212,7 @@ def test_plot_breaks_lines_at_missing_values(tmp_path) -> None:
 
 
 def test_plot_out_and_codes_without_estimate(tmp_path) -> None:
-    # An mse-trained code has no MI estimate (None): it is left out and named, the plot still renders.
+    # A code with no MI estimate (None: mse runs written before it had one) is left out and named; the plot still renders.
     run_dir = write_run(tmp_path / "run", [metric_line(1, 1.0, c2=None), metric_line(2, 0.9, c2=None)], "mse")
     out = plot_run(run_dir, tmp_path / "figures" / "m.png")
     assert out == tmp_path / "figures" / "m.png" and out.stat().st_size > 0

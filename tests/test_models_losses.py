@@ -9,7 +9,15 @@ import torch
 
 from infogan_cli.config import LatentSpec, ModelConfig
 from infogan_cli.latent import fix_codes, fixed_noise_grid, generator_input, sample_latent
-from infogan_cli.losses import LOG_STD_MAX, LOG_STD_MIN, adversarial_loss, gaussian_nll, mutual_information_loss, real_information
+from infogan_cli.losses import (
+    LOG_STD_MAX,
+    LOG_STD_MIN,
+    adversarial_loss,
+    gaussian_nll,
+    mutual_information_estimates,
+    mutual_information_loss,
+    real_information,
+)
 from infogan_cli.models import QOutput, build_models
 
 
@@ -125,6 +133,23 @@ def test_mutual_information_loss_weights_each_code():
     assert per_code[0].item() == pytest.approx(math.log(3), rel=1e-6)  # uniform guess over 3 values
     assert per_code[1].item() == pytest.approx(0.25)  # MSE of +-0.5 against 0
     assert total.item() == pytest.approx(2 * math.log(3) + 0.25, rel=1e-6)
+
+
+def test_mutual_information_estimates_per_code():
+    spec = LatentSpec(noise_dim=1, categorical=(10,), continuous=1)
+    ln2 = math.log(2.0)  # h(c) of Unif(-1, 1)
+    categorical, gaussian = mutual_information_estimates(spec, [0.0, 0.5 * math.log(2 * math.pi)], "gaussian")
+    assert categorical == pytest.approx(math.log(10))  # a perfect read of a 10-way code
+    assert gaussian == pytest.approx(ln2 - 0.5 * math.log(2 * math.pi))  # exact mean at std 1
+    # mse: the bound of the Gaussian whose std is the RMS error, the same as a learned std there.
+    for mse in (1 / 3, 0.01):
+        best_std_nll = gaussian_nll(torch.zeros(1), torch.tensor([math.sqrt(mse)]), torch.tensor([0.5 * math.log(mse)])).item()
+        _, estimate = mutual_information_estimates(spec, [0.0, mse], "mse")
+        assert estimate == pytest.approx(ln2 - best_std_nll, rel=1e-5)
+    _, guessing = mutual_information_estimates(spec, [0.0, 1 / 3], "mse")  # Q says 0: the prior's variance
+    assert guessing == pytest.approx(-0.177, abs=1e-3)  # below 0: no information shown
+    _, perfect = mutual_information_estimates(spec, [0.0, 0.0], "mse")  # the std floor keeps it finite
+    assert perfect == pytest.approx(ln2 - 0.5 * math.log(2 * math.pi * math.e) - LOG_STD_MIN)
 
 
 def test_init_is_small_normal():
