@@ -94,7 +94,8 @@ class InfoGAN:
 
     @torch.inference_mode()
     def predict_codes(self, images: torch.Tensor, batch_size: int = 1000) -> QOutput:
-        """Q head predictions for images in [-1, 1], (N, C, H, W)."""
+        """Q head predictions for images in [-1, 1], (N, C, H, W). The log-stds mean something only
+        for runs trained with ``--continuous-loss gaussian``; under ``mse`` nothing trains them."""
         outputs = [
             self.discriminator(chunk.to(self.device).float())[1]
             for chunk in images.split(batch_size)
