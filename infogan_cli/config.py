@@ -284,7 +284,8 @@ def _train_config(data: Any) -> TrainConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     # Our defaults (tuned in benchmarks/quality.py; see docs/results.md).
     "default": {},
-    # The InfoGAN paper's MNIST setup (appendix C.1 and the authors' code).
+    # The InfoGAN paper's MNIST setup (appendix C.1 and the authors' code), with our learned std for
+    # the continuous codes: the authors' code fixes it (--continuous-loss mse --lambda-cont 0.5).
     "paper": {
         "model": {"architecture": "paper"},
         "lr_d": 2e-4,
