@@ -101,8 +101,9 @@ def mutual_information_estimates(spec: LatentSpec, per_code: list[float], contin
         elif continuous_kind == "gaussian":
             estimates.append(spec.continuous_entropy() - loss)
         else:
-            variance = max(loss, math.exp(2 * LOG_STD_MIN))
-            estimates.append(spec.continuous_entropy() - 0.5 * math.log(2 * math.pi * math.e * variance))
+            # gaussian_nll's value where the error is one std: HALF_LOG_2PI + log_std + 0.5.
+            log_std = max(0.5 * math.log(loss), LOG_STD_MIN) if loss > 0 else LOG_STD_MIN
+            estimates.append(spec.continuous_entropy() - (HALF_LOG_2PI + log_std + 0.5))
     return estimates
 
 
