@@ -36,9 +36,6 @@ CONSISTENCY_TRANSFORMS = {
     # of a digit's width on MNIST, where two values of c1 sharing two digits split them by width
     # by 0.5-0.8 standard deviations (docs/study.md).
     "affine-wide": AffineRange(scale=0.25),
-    # The affine family with one scale for both axes: rotation and shear still move the slant, but
-    # no transform changes a digit's proportions, so the trunk is not taught to ignore its width.
-    "affine-no-stretch": AffineRange(isotropic=True),
 }
 
 

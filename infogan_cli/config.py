@@ -18,7 +18,7 @@ from .errors import ConfigError, check_choice
 
 CONTINUOUS_PRIORS = ("uniform", "normal")
 CONTINUOUS_LOSSES = ("gaussian", "mse")
-CONSISTENCY_TRANSFORM_NAMES = ("affine", "shift-scale", "affine-wide", "affine-no-stretch")  # the keys of augment.CONSISTENCY_TRANSFORMS
+CONSISTENCY_TRANSFORM_NAMES = ("affine", "shift-scale", "affine-wide")  # the keys of augment.CONSISTENCY_TRANSFORMS
 MATMUL_ROUTES = ("blas", "onednn")  # TrainConfig.matmul, checked against the CPU by matmul.resolve_matmul
 ARCHITECTURES = ("paper", "tutorial")
 CONTINUOUS_ENCODERS = ("shared", "own")  # what Q's continuous outputs read: the D trunk, or an encoder of their own
@@ -132,7 +132,7 @@ class TrainConfig:
     # Q's categorical consistency under small random affine transforms of real images (augment.py):
     # median code-to-digit accuracy 88% -> 97% over five seeds (docs/results.md). 0: the paper's objective.
     lambda_consistency: float = 1.0
-    consistency_transform: str = "affine"  # augment.CONSISTENCY_TRANSFORMS: affine, shift-scale, affine-wide or affine-no-stretch
+    consistency_transform: str = "affine"  # augment.CONSISTENCY_TRANSFORMS: affine, shift-scale or affine-wide
     # Weight of the categorical code loss on transformed fakes, CE(Q(c|T(G(z, c))), c), in the G+Q
     # step (the same transforms): G must show c1 in features the transforms leave alone. Ended the
     # merged digits: 8 of 8 GPU seeds at >= 95% against 2 of 8, and the 3 CPU seeds that merged

@@ -88,20 +88,6 @@ def test_shift_scale_keeps_slant_and_proportions():
     assert theta[:, 1, 0].abs().max() > 0.1 and not torch.allclose(theta[:, 0, 0], theta[:, 1, 1])
 
 
-def test_affine_no_stretch_keeps_proportions_and_the_rest():
-    """affine-no-stretch is the affine family with one scale for both axes."""
-    no_stretch, affine = CONSISTENCY_TRANSFORMS["affine-no-stretch"], CONSISTENCY_TRANSFORMS["affine"]
-    assert (no_stretch.rotation_degrees, no_stretch.shear_degrees, no_stretch.scale, no_stretch.translate) == (
-        affine.rotation_degrees, affine.shear_degrees, affine.scale, affine.translate)
-    assert no_stretch.isotropic and not affine.isotropic
-    # Without rotation and shear the matrix is one scale on both axes; with them it still turns.
-    still = AffineRange(rotation_degrees=0, shear_degrees=0, scale=no_stretch.scale, translate=0, isotropic=True)
-    theta = random_affine_matrices(300, still, torch.Generator().manual_seed(11), torch.device("cpu"))
-    torch.testing.assert_close(theta[:, 0, 0], theta[:, 1, 1])
-    theta = random_affine_matrices(300, no_stretch, torch.Generator().manual_seed(11), torch.device("cpu"))
-    assert theta[:, 1, 0].abs().max() > 0.1  # rotations are drawn
-
-
 def test_affine_wide_stretches_further_and_keeps_the_rest():
     """affine-wide is the affine family with per-axis stretches of up to 25% instead of 10%."""
     wide, affine = CONSISTENCY_TRANSFORMS["affine-wide"], CONSISTENCY_TRANSFORMS["affine"]
@@ -262,7 +248,7 @@ def test_consistency_transform_from_the_command_line(capsys, tmp_path):
 
     tiny = ["--dataset", "fake", "--width", "4", "--noise-dim", "8", "--batch-size", "16", "--max-steps", "2", "--device", "cpu"]
     code, _, err = run_main(capsys, "train", *tiny, "--out", str(tmp_path / "bad"), "--consistency-transform", "rotate")
-    assert code == 2 and err == "error: unknown consistency transform 'rotate'\nhint: use one of: affine, shift-scale, affine-wide, affine-no-stretch\n"
+    assert code == 2 and err == "error: unknown consistency transform 'rotate'\nhint: use one of: affine, shift-scale, affine-wide\n"
     assert not (tmp_path / "bad").exists()
     code, _, err = run_main(capsys, "train", *tiny, "--out", str(tmp_path / "run"), "--consistency-transform", "shift-scale")
     assert code == 0, err

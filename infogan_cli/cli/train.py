@@ -56,7 +56,7 @@ def train(
     ),
     consistency_transform: Optional[str] = typer.Option(
         None, show_default=shown_default("consistency_transform"),
-        help="Transforms of the consistency loss: affine (rotation, shear, per-axis stretch up to 10%, shift), shift-scale (shifts and one uniform scale, leaving slant and width to the continuous codes) affine-wide (affine with stretches up to 25%) or affine-no-stretch (affine with one scale for both axes, leaving the width alone).",
+        help="Transforms of the consistency loss: affine (rotation, shear, per-axis stretch up to 10%, shift), shift-scale (shifts and one uniform scale, leaving slant and width to the continuous codes) or affine-wide (affine with stretches up to 25%).",
     ),
     lr_d: Optional[float] = typer.Option(None, show_default=shown_default("lr_d"), help="Adam learning rate of the discriminator."),
     lr_g: Optional[float] = typer.Option(None, show_default=shown_default("lr_g"), help="Adam learning rate of the generator and Q head."),
