@@ -116,9 +116,7 @@ def code_interaction_penalty(corner_images: torch.Tensor, pairs: int, epsilon: f
     paper estimates these off-diagonal terms with random directions; with a few codes the pairs
     are few, so they are taken one by one.
     """
-    # The differences in fp32 at least (float64 stays float64), not in the images' bf16.
-    corners = corner_images.to(torch.promote_types(corner_images.dtype, torch.float32))
-    corners = corners.reshape(pairs, 4, -1, *corner_images.shape[1:])
+    corners = corner_images.float().reshape(pairs, 4, -1, *corner_images.shape[1:])
     cross = (corners[:, 0] - corners[:, 1] - corners[:, 2] + corners[:, 3]) / (4 * epsilon**2)
     return cross.pow(2).mean()
 

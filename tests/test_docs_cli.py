@@ -169,10 +169,9 @@ def test_inspect_json_matches_its_documentation(tmp_path) -> None:
     from infogan_cli.trainer import train
 
     config = TrainConfig(
-        latent=LatentSpec(noise_dim=8, categorical=(10,), continuous=2), model=ModelConfig(width=4, hidden=16, q_hidden=8),
+        latent=LatentSpec(noise_dim=8, categorical=(10,), continuous=1), model=ModelConfig(width=4, hidden=16, q_hidden=8),
         dataset="fake", max_steps=1, batch_size=16, log_every=1, device="cpu",
         lambda_fake_consistency=1.0, lambda_contrastive=1.0, contrastive_start_epoch=0,  # so that every optional metric is logged
-        lambda_hessian=1.0,
     )
     checkpoint = list(train(config, tmp_path / "run"))[-1].checkpoint
     result = run_cli("inspect", str(checkpoint), "--json")
