@@ -143,10 +143,6 @@ class TrainConfig:
     # which G and the guesser both lower (0: off), from epoch contrastive_start_epoch on.
     lambda_contrastive: float = 0.0
     contrastive_start_epoch: int = 1
-    # The Hessian penalty (Peebles et al., ECCV 2020) on the continuous codes: weight of the mean
-    # squared cross second derivative of G's pixels between two continuous codes, taken on a
-    # quarter of each batch (losses.code_interaction_penalty; 0: off).
-    lambda_hessian: float = 0.0
     mi_updates_trunk: bool = True
     seed: int = 0
     device: str = "auto"
@@ -177,7 +173,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not (0 <= value < 1):
                 raise ConfigError(f"{name} must be in [0, 1), got {value}")
-        for name in ("lambda_cat", "lambda_cont", "lambda_consistency", "lambda_fake_consistency", "lambda_contrastive", "lambda_hessian"):
+        for name in ("lambda_cat", "lambda_cont", "lambda_consistency", "lambda_fake_consistency", "lambda_contrastive"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name.replace('_', '-')} must be >= 0, got {value}")
@@ -186,11 +182,6 @@ class TrainConfig:
             raise ConfigError(
                 "--lambda-contrastive needs at least two codes: it guesses which code a pair of images shares",
                 hint="add a code (--categorical, --continuous) or set --lambda-contrastive 0",
-            )
-        if self.lambda_hessian > 0 and self.latent.continuous < 2:
-            raise ConfigError(
-                "--lambda-hessian needs at least two continuous codes: it penalises how one code's effect depends on another's value",
-                hint="add a code (--continuous 2) or set --lambda-hessian 0",
             )
         check_choice("consistency transform", self.consistency_transform, CONSISTENCY_TRANSFORM_NAMES)
         check_choice("continuous loss", self.continuous_loss, CONTINUOUS_LOSSES)

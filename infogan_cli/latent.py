@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import torch
@@ -65,22 +64,6 @@ def generator_input(spec: LatentSpec, latent: LatentBatch) -> torch.Tensor:
     ]
     parts.append(latent.continuous)
     return torch.cat(parts, dim=1)
-
-
-def interaction_corners(spec: LatentSpec, inputs: torch.Tensor, epsilon: float) -> tuple[torch.Tensor, int]:
-    """Generator inputs at the four corners (+-epsilon, +-epsilon) of every pair of continuous codes
-    around each row of ``inputs`` (B, spec.input_dim), for central differences of the cross second
-    derivatives. Returns (pairs * 4 * B, input_dim), pair-major, corners in the order ++, +-, -+, --,
-    and the number of pairs."""
-    first = spec.input_dim - spec.continuous  # the continuous codes are the input's last columns
-    pairs = list(itertools.combinations(range(first, spec.input_dim), 2))
-    eye = torch.eye(spec.input_dim, device=inputs.device, dtype=inputs.dtype) * epsilon
-    corners = [
-        inputs + eye[i] * sign_i + eye[j] * sign_j
-        for i, j in pairs
-        for sign_i, sign_j in ((1, 1), (1, -1), (-1, 1), (-1, -1))
-    ]
-    return torch.cat(corners), len(pairs)
 
 
 def fix_codes(spec: LatentSpec, latent: LatentBatch, codes: dict[str, float]) -> LatentBatch:

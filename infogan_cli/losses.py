@@ -107,20 +107,6 @@ def mutual_information_estimates(spec: LatentSpec, per_code: list[float], contin
     return estimates
 
 
-def code_interaction_penalty(corner_images: torch.Tensor, pairs: int, epsilon: float) -> torch.Tensor:
-    """The Hessian penalty (Peebles et al., ECCV 2020) on the continuous codes: the mean square, over
-    pixels, rows and pairs of codes, of the cross second derivative d2 G / dc_i dc_j, by central
-    differences at step ``epsilon`` from the images at latent.interaction_corners' four corners.
-
-    Zero when what each code does to every pixel does not depend on the other codes' values. The
-    paper estimates these off-diagonal terms with random directions; with a few codes the pairs
-    are few, so they are taken one by one.
-    """
-    corners = corner_images.float().reshape(pairs, 4, -1, *corner_images.shape[1:])
-    cross = (corners[:, 0] - corners[:, 1] - corners[:, 2] + corners[:, 3]) / (4 * epsilon**2)
-    return cross.pow(2).mean()
-
-
 def contrastive_loss(logits: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
     """InfoGAN-CR: cross-entropy of the guess (logits (P, n_codes)) of which code each pair shares."""
     return F.cross_entropy(logits.float(), shared)

@@ -37,12 +37,11 @@ from .data import ImageDataset, load_dataset, to_unit_range
 from .ema import WeightAverage
 from .errors import CheckpointError, ConfigError, DataError, TrainingDiverged
 from .folder import folder_batches
-from .latent import LatentBatch, fixed_noise_grid, generator_input, interaction_corners, sample_latent, sample_latent_pairs
+from .latent import fixed_noise_grid, generator_input, sample_latent, sample_latent_pairs
 from .losses import (
     adversarial_loss,
     categorical_code_losses,
     categorical_consistency,
-    code_interaction_penalty,
     contrastive_loss,
     mutual_information_estimates,
     mutual_information_loss,
@@ -69,12 +68,6 @@ METRIC_NAMES = ("loss_d", "loss_g", "loss_mi", "mi_real")
 CONSISTENCY_METRIC = "consistency"  # logged after METRIC_NAMES when lambda_consistency > 0
 FAKE_CONSISTENCY_METRIC = "fake_consistency"  # logged next when lambda_fake_consistency > 0
 CONTRASTIVE_METRIC = "contrastive"  # logged next when lambda_contrastive > 0 (0 before it switches on)
-HESSIAN_METRIC = "hessian"  # logged next when lambda_hessian > 0
-# The Hessian penalty's finite-difference step, in code units (its authors' epsilon; the uniform
-# prior spans [-1, 1]), and the share of each batch it is taken on: a quarter, so its four corners
-# per pair of codes cost one batch of generator work.
-HESSIAN_EPSILON = 0.1
-HESSIAN_ROWS_PER_BATCH = 4
 # InfoGAN-CR pairs per step: a quarter of the batch, so the pairs' images add half a batch to G's work.
 CONTRASTIVE_PAIRS_PER_BATCH = 4
 
@@ -163,16 +156,11 @@ def training_memory_format(device: torch.device, compiled: bool) -> torch.memory
     return torch.contiguous_format
 
 
-def check_single_process_options(config: TrainConfig, dist: DistributedContext) -> None:
-    """Refuse, under torchrun, the options whose gradients DDP would not reduce across ranks:
-    InfoGAN-CR's guesser runs outside the DDP-wrapped modules, and the Hessian penalty makes a
-    second generator pass before the step's one backward."""
-    if not dist.enabled:
-        return
-    if config.lambda_contrastive > 0:
+def check_contrastive_single_process(config: TrainConfig, dist: DistributedContext) -> None:
+    """InfoGAN-CR's guesser runs outside the DDP-wrapped modules, so under torchrun its gradients
+    would not be reduced across ranks: refused there."""
+    if config.lambda_contrastive > 0 and dist.enabled:
         raise ConfigError("--lambda-contrastive does not run under torchrun yet", hint="train in one process, or set --lambda-contrastive 0")
-    if config.lambda_hessian > 0:
-        raise ConfigError("--lambda-hessian does not run under torchrun yet", hint="train in one process, or set --lambda-hessian 0")
 
 
 class Trainer:
@@ -225,8 +213,8 @@ class Trainer:
         self.consistency_range = CONSISTENCY_TRANSFORMS[config.consistency_transform]
         # InfoGAN-CR's guesser of the shared code: trained with G in the G+Q step, on the same loss.
         self.contrastive: ContrastiveClassifier | None = None
-        check_single_process_options(config, dist)
         if config.lambda_contrastive > 0:
+            check_contrastive_single_process(config, dist)
             self.contrastive = ContrastiveClassifier(config.latent, config.model).to(device, memory_format=self.memory_format)
             self.optimizer_contrastive = torch.optim.Adam(self.contrastive.parameters(), lr=config.lr_d, **adam)
         # At least two pairs: the guesser's batch norm needs two rows.
@@ -234,8 +222,7 @@ class Trainer:
         self.contrastive_start_step = config.contrastive_start_epoch * self.steps_per_epoch
         self.metric_names = (METRIC_NAMES + ((CONSISTENCY_METRIC,) if self.uses_consistency else ())
                              + ((FAKE_CONSISTENCY_METRIC,) if self.uses_fake_consistency else ())
-                             + ((CONTRASTIVE_METRIC,) if self.contrastive is not None else ())
-                             + ((HESSIAN_METRIC,) if config.lambda_hessian > 0 else ()))
+                             + ((CONTRASTIVE_METRIC,) if self.contrastive is not None else ()))
         self.step = 0
         self.saved_step = -1  # the step of the newest checkpoint written by this process
         self.changes: list[str] = []  # set by prepare() on resume: "epochs 3 -> 5"
@@ -394,10 +381,6 @@ class Trainer:
                 contrastive = self._contrastive_loss()
                 loss_g_total = loss_g_total + config.lambda_contrastive * contrastive
                 extra.append(contrastive.detach())
-            if config.lambda_hessian > 0:
-                hessian = self._hessian_penalty(latent)
-                loss_g_total = loss_g_total + config.lambda_hessian * hessian
-                extra.append(hessian.detach())
             self._backward(loss_g_total)
         finally:
             self._freeze_discriminator(False)
@@ -426,16 +409,6 @@ class Trainer:
             images = self.g_model(generator_input(self.config.latent, latent))  # (2P, C, H, W)
             logits = self.contrastive(images[: self.contrastive_pairs], images[self.contrastive_pairs :])
         return contrastive_loss(logits, shared)
-
-    def _hessian_penalty(self, latent: LatentBatch) -> torch.Tensor:
-        """The Hessian penalty on the continuous codes (losses.code_interaction_penalty), on the
-        first quarter of this step's latents: one more generator pass, at its four corners."""
-        spec = self.config.latent
-        rows = max(1, latent.size // HESSIAN_ROWS_PER_BATCH)
-        corners, pairs = interaction_corners(spec, generator_input(spec, latent)[:rows], HESSIAN_EPSILON)
-        with self._autocast():
-            images = self.g_model(corners)
-        return code_interaction_penalty(images, pairs, HESSIAN_EPSILON)
 
     def _set_learning_rates(self) -> None:
         # A function of the step alone, so a resumed run takes the same rates as an unbroken one.
@@ -653,7 +626,7 @@ def prepare(
             warnings.append(f"--overwrite: removed the previous run's files from {out_dir}")
     elif holds_run(out_dir):  # every rank checks before the process group forms, so before rank 0 writes
         raise ConfigError(f"{out_dir} already holds a run: continue it with --resume, or pass a fresh --out (--overwrite replaces it)")
-    check_single_process_options(config, dist)  # before any rank joins a process group
+    check_contrastive_single_process(config, dist)  # before any rank joins a process group
     device = init_distributed(dist, config.device) if dist.enabled else resolve_device(config.device)
     if config.sync_bn and device.type != "cuda":
         raise ConfigError("--sync-bn needs CUDA devices (SyncBatchNorm does not run on the CPU)", hint="drop --sync-bn")

@@ -50,10 +50,6 @@ def train(
     contrastive_start_epoch: Optional[int] = typer.Option(
         None, min=0, show_default=shown_default("contrastive_start_epoch"), help="Epochs trained before --lambda-contrastive switches on.",
     ),
-    lambda_hessian: Optional[float] = typer.Option(
-        None, min=0, show_default=shown_default("lambda_hessian"),
-        help="Weight of the Hessian penalty on the continuous codes: the squared cross second derivative of G's pixels between two codes, so that what one code does not depend on another's value (0: off; not under torchrun).",
-    ),
     consistency_transform: Optional[str] = typer.Option(
         None, show_default=shown_default("consistency_transform"),
         help="Transforms of the consistency loss: affine (rotation, shear, per-axis stretch up to 10%, shift), shift-scale (shifts and one uniform scale, leaving slant and width to the continuous codes) or affine-wide (affine with stretches up to 25%).",
@@ -124,7 +120,6 @@ def train(
         lambda_fake_consistency=lambda_fake_consistency,
         lambda_contrastive=lambda_contrastive,
         contrastive_start_epoch=contrastive_start_epoch,
-        lambda_hessian=lambda_hessian,
         consistency_transform=consistency_transform,
         continuous_loss=continuous_loss,
         mi_updates_trunk=mi_updates_trunk,
