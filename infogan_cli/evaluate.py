@@ -434,7 +434,7 @@ def evaluate_checkpoint(
             )
 
     progress(STAGES[3], 3, len(STAGES))
-    continuous = _continuous_scores(model, seed + 1, sweep_rows, sweep_steps) if spec.continuous else None
+    continuous = continuous_scores(model, seed + 1, sweep_rows, sweep_steps) if spec.continuous else None
 
     progress(STAGES[4], 4, len(STAGES))
     mig = None
@@ -524,26 +524,31 @@ def _sample_scores(
     )
 
 
-def _continuous_scores(model: InfoGAN, seed: int, rows: int, steps: int) -> ContinuousScores:
+def continuous_scores(
+    model: InfoGAN, seed: int, rows: int, steps: int, directions: dict[str, torch.Tensor] | None = None
+) -> ContinuousScores:
     """Sweep each continuous code over SWEEP_RANGE on ``rows`` latent samples (other continuous
     codes at 0, c1 cycling through its values) and correlate it with each measure.
 
     The measures are centred per latent sample before ranking, so the correlation reflects what
     the code changes rather than how digits differ from one another (a 1 is narrower than a 0).
+    ``directions`` sweeps named directions of the continuous codes' space instead, each a vector of
+    one entry per continuous code (a code's own axis is what evaluate sweeps).
     """
     spec = model.latent_spec
     values = np.linspace(*SWEEP_RANGE, steps)
     base = model.sample_latent(rows, seed)
-    base.continuous.zero_()
     if spec.categorical:
         base.categorical[0] = torch.arange(rows) % spec.categorical[0]
     repeat = lambda t: t.repeat(steps, *([1] * (t.dim() - 1)))  # noqa: E731 - (steps * rows, ...), value-major
     correlations: dict[str, dict[str, float | None]] = {}
     means: dict[str, dict[str, list[float | None]]] = {}
-    for index, name in enumerate(spec.continuous_names):
-        latent = LatentBatch(repeat(base.noise), [repeat(c) for c in base.categorical], repeat(base.continuous))
+    if directions is None:
+        directions = dict(zip(spec.continuous_names, torch.eye(spec.continuous)))
+    for name, direction in directions.items():
         code_values = torch.from_numpy(values).float().repeat_interleave(rows)  # (steps * rows,)
-        latent.continuous[:, index] = code_values
+        continuous = code_values[:, None] * direction.float()[None, :]  # the other directions stay at 0
+        latent = LatentBatch(repeat(base.noise), [repeat(c) for c in base.categorical], continuous)
         measured = measure_images(model.generate_from(latent))
         correlations[name], means[name] = {}, {}
         for measure in MEASURES:
