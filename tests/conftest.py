@@ -37,6 +37,16 @@ def tiny_config(**overrides) -> TrainConfig:
     return TrainConfig(**defaults)
 
 
+def load_benchmark(name: str):
+    """benchmarks/NAME.py imported as a module (the benchmarks are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def untrained_checkpoint(
     path: Path, spec: LatentSpec, model: ModelConfig = ModelConfig(width=4, hidden=16, q_hidden=8), dataset: str = "fake", step: int = 0
 ) -> Path:

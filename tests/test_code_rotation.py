@@ -3,7 +3,6 @@ evaluate's own table, a quarter turn swaps the codes, and bad input is a one-lin
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
@@ -12,15 +11,12 @@ from infogan_cli.evaluate import continuous_scores
 from infogan_cli.infogan import InfoGAN
 from infogan_cli.config import LatentSpec
 from infogan_cli.trainer import train
-from tests.conftest import REPO, tiny_config
+from tests.conftest import load_benchmark, tiny_config
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("code_rotation", REPO / "benchmarks" / "code_rotation.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("code_rotation")
 
 
 @pytest.fixture(scope="module")

@@ -4,26 +4,18 @@ study.py share) continues a cached run folder whatever state a kill or a failure
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 
 import pytest
 
 from infogan_cli.evaluate import SCHEMA
-from tests.conftest import REPO, run_main, tiny_config
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import load_benchmark, run_main, tiny_config
 
 
 @pytest.fixture(scope="module")
 def quality():
-    return load_script("quality")
+    return load_benchmark("quality")
 
 
 def record(q: float, fid: float, slant: float | None, digits: int) -> dict:
@@ -81,7 +73,7 @@ def test_a_rerun_continues_any_run_folder(capsys, tmp_path) -> None:
     with_starts = tmp_path / "starts"
     with_starts.mkdir()
     (with_starts / "starts.json").write_text("{}")  # a run with --starts, before any checkpoint: --resume goes on
-    continue_flag = load_script("runner").continue_flag
+    continue_flag = load_benchmark("runner").continue_flag
     flags = [continue_flag(d) for d in (new, killed, checkpointed)]
     assert flags == ["--overwrite", "--overwrite", "--resume"] and continue_flag(with_starts) == "--resume"
     for run_dir, flag in zip((new, killed, checkpointed), flags):
@@ -93,7 +85,7 @@ def test_a_rerun_continues_any_run_folder(capsys, tmp_path) -> None:
 def test_study_rewrites_its_table_and_keeps_the_hand_kept_sections(tmp_path) -> None:
     import argparse
 
-    study = load_script("study")
+    study = load_benchmark("study")
     results = tmp_path / "study.md"
     results.write_text(f"# old table\n\n| stale |\n\n{study.KEPT_MARKER}\n\n## A study run by hand\n\nkept text\n")
     row = {"label": "baseline", "seed": 0, "flags": [], "train_split": {"q_accuracy": 0.9, "q_nmi": 0.8}}

@@ -4,7 +4,6 @@ variant recorded without stopping the others)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -13,7 +12,7 @@ import sys
 import pytest
 
 from infogan_cli.evaluate import SCHEMA
-from tests.conftest import REPO
+from tests.conftest import REPO, load_benchmark
 
 SCRIPT = REPO / "benchmarks" / "screen.py"
 TINY_TRAIN = "--dataset fake --max-steps 2 --batch-size 16 --width 4 --noise-dim 8 --log-every 1 --device cpu"
@@ -21,10 +20,7 @@ TINY_TRAIN = "--dataset fake --max-steps 2 --batch-size 16 --width 4 --noise-dim
 
 @pytest.fixture(scope="module")
 def screen():
-    spec = importlib.util.spec_from_file_location("screen", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("screen")
 
 
 def test_variant_parsing(screen) -> None:

@@ -3,22 +3,14 @@ measurements and the settings they were taken with, on one step of each path (MN
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
 import torch
 
-from conftest import MNIST_ROOT, REPO, tiny_config
+from conftest import MNIST_ROOT, load_benchmark, tiny_config
 from infogan_cli.data import load_dataset
 from infogan_cli.trainer import Trainer
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("throughput", REPO / "benchmarks" / "throughput.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_trainer_compile_passes_its_mode_to_torch_compile(tmp_path) -> None:
@@ -41,7 +33,7 @@ def test_trainer_built_for_eager_refuses_to_compile(tmp_path) -> None:
 
 @pytest.mark.skipif(not (MNIST_ROOT / "MNIST" / "raw").is_dir(), reason=f"no MNIST under {MNIST_ROOT}")
 def test_throughput_json_reports_measurements_and_settings(capsys, tmp_path) -> None:
-    script = load_script()
+    script = load_benchmark("throughput")
     script.main(["--data-root", str(MNIST_ROOT), "--device", "cpu", "--batch-size", "16", "--steps", "1", "--warmup", "0", "--json"])
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {

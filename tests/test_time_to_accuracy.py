@@ -3,12 +3,11 @@ N steps, thresholds reached or null, the stop rules, what the clock leaves out),
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, load_benchmark
 from infogan_cli.trainer import CheckpointSaved, StepLogged, TrainFinished
 
 TINY = [
@@ -17,16 +16,9 @@ TINY = [
 ]
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("time_to_accuracy", REPO / "benchmarks" / "time_to_accuracy.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def script():
-    return load_script()
+    return load_benchmark("time_to_accuracy")
 
 
 class FakeClock:
