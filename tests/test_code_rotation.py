@@ -10,8 +10,7 @@ import pytest
 from infogan_cli.evaluate import continuous_scores
 from infogan_cli.infogan import InfoGAN
 from infogan_cli.config import LatentSpec
-from infogan_cli.trainer import train
-from tests.conftest import load_benchmark, tiny_config
+from tests.conftest import load_benchmark, untrained_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +21,8 @@ def script():
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     # Three continuous codes, so --codes picks a pair and the third stays at 0.
-    config = tiny_config(max_steps=3, precision="fp32", latent=LatentSpec(noise_dim=8, categorical=(10,), continuous=3))
-    return list(train(config, tmp_path_factory.mktemp("run")))[-1].checkpoint
+    spec = LatentSpec(noise_dim=8, categorical=(10,), continuous=3)
+    return untrained_checkpoint(tmp_path_factory.mktemp("run") / "model.safetensors", spec)
 
 
 def test_lone_follows_issue_20s_thresholds(script):
