@@ -29,16 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from infogan_cli.errors import ConfigError, InfoganError  # noqa: E402
 from infogan_cli.evaluate import MEASURES, continuous_scores  # noqa: E402
 from infogan_cli.infogan import InfoGAN  # noqa: E402
-from quality import LONE_CODES  # noqa: E402 - issue #20's thresholds, as screen.py and quality.py use them
+from quality import LONE_CODES, is_lone  # noqa: E402 - issue #20's thresholds, as screen.py and quality.py use them
 
 
 def lone(rho: dict[str, float | None]) -> list[str]:
     """Which of issue #20's lone codes this |rho| row is ("slant", "width", or neither)."""
-    return [
-        measure
-        for _, measure, at_least, other, at_most in LONE_CODES
-        if rho[measure] is not None and rho[other] is not None and rho[measure] >= at_least and rho[other] <= at_most
-    ]
+    return [lone_code[1] for lone_code in LONE_CODES if is_lone(rho, *lone_code[1:])]
 
 
 def rotation_scores(model: InfoGAN, codes: tuple[str, str], angles: list[float], seed: int, rows: int, steps: int) -> list[dict]:

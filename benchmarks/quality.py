@@ -67,12 +67,17 @@ LONE_CODES = (
 )
 
 
+def is_lone(rho: dict, measure: str, at_least: float, other: str, at_most: float) -> bool:
+    """Whether one code's |rho| row reaches ``at_least`` with ``measure`` while its |rho| with
+    ``other`` stays at or under ``at_most`` (a missing value passes neither)."""
+    return rho.get(measure) is not None and rho.get(other) is not None and rho[measure] >= at_least and rho[other] <= at_most
+
+
 def lone_code(record: dict, measure: str, at_least: float, other: str, at_most: float) -> str | None:
     """The continuous code with the largest |rho| with ``measure`` among those that reach
     ``at_least`` while their |rho| with ``other`` stays at or under ``at_most``; None if none does."""
     rho = (record.get("continuous_codes") or {}).get("abs_spearman") or {}
-    passing = {code: r[measure] for code, r in rho.items() if r.get(measure) is not None and r.get(other) is not None
-               and r[measure] >= at_least and r[other] <= at_most}
+    passing = {code: r[measure] for code, r in rho.items() if is_lone(r, measure, at_least, other, at_most)}
     return max(passing, key=passing.get) if passing else None
 
 
