@@ -541,14 +541,16 @@ def continuous_scores(
     if spec.categorical:
         base.categorical[0] = torch.arange(rows) % spec.categorical[0]
     repeat = lambda t: t.repeat(steps, *([1] * (t.dim() - 1)))  # noqa: E731 - (steps * rows, ...), value-major
+    # The same noise, categorical codes and swept values for every direction (generate_from copies them).
+    noise, categorical = repeat(base.noise), [repeat(c) for c in base.categorical]
+    code_values = torch.from_numpy(values).float().repeat_interleave(rows)  # (steps * rows,)
     correlations: dict[str, dict[str, float | None]] = {}
     means: dict[str, dict[str, list[float | None]]] = {}
     if directions is None:
         directions = dict(zip(spec.continuous_names, torch.eye(spec.continuous)))
     for name, direction in directions.items():
-        code_values = torch.from_numpy(values).float().repeat_interleave(rows)  # (steps * rows,)
         continuous = code_values[:, None] * direction.float()[None, :]  # the other directions stay at 0
-        latent = LatentBatch(repeat(base.noise), [repeat(c) for c in base.categorical], continuous)
+        latent = LatentBatch(noise, categorical, continuous)
         measured = measure_images(model.generate_from(latent))
         correlations[name], means[name] = {}, {}
         for measure in MEASURES:

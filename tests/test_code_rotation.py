@@ -37,10 +37,9 @@ def test_angle_zero_is_evaluates_table_and_a_quarter_turn_swaps_the_codes(script
     records = script.rotation_scores(model, ("c3", "c4"), [0.0, 90.0], seed=5, rows=12, steps=5)
     own = continuous_scores(model, 5, 12, 5)
     at_zero, at_quarter = records[0]["abs_spearman"], records[1]["abs_spearman"]
-    for measure, rho in own.spearman["c3"].items():
-        assert at_zero["u"][measure] == pytest.approx(abs(rho), abs=1e-9) if rho is not None else at_zero["u"][measure] is None
-    for measure, rho in own.spearman["c4"].items():
-        assert at_zero["w"][measure] == pytest.approx(abs(rho), abs=1e-9) if rho is not None else at_zero["w"][measure] is None
+    for code, rotated in (("c3", "u"), ("c4", "w")):
+        for measure, rho in own.spearman[code].items():
+            assert at_zero[rotated][measure] == pytest.approx(abs(rho), abs=1e-9) if rho is not None else at_zero[rotated][measure] is None
     # At 90 degrees u is c4 and w is -c3: the same |rho|, swapped (to the rounding of cos 90).
     assert at_quarter["u"] == pytest.approx(at_zero["w"], abs=1e-6)
     assert at_quarter["w"] == pytest.approx(at_zero["u"], abs=1e-6)
