@@ -170,6 +170,14 @@ def _check_choice_possible(config: TrainConfig, plan: StartsConfig) -> None:
             f"--starts needs --epochs above --start-epochs ({plan.epochs}), got {config.epochs}",
             hint="raise --epochs or lower --start-epochs",
         )
+    # The starts train at the full rates, so the run is its chosen seed's plain run only if its
+    # rates are still full when the starts end.
+    if config.epochs - config.lr_decay_epochs < plan.epochs:
+        raise ConfigError(
+            f"--starts needs the learning-rate decay to begin after the {plan.epochs}-epoch starts: "
+            f"--lr-decay-epochs {config.lr_decay_epochs} of --epochs {config.epochs} begins in epoch {config.epochs - config.lr_decay_epochs + 1}",
+            hint=f"use --lr-decay-epochs {config.epochs - plan.epochs} or less, or raise --epochs",
+        )
 
 
 def _clear_for_new_run(out_dir: Path, seeds: list[int], overwrite: bool) -> list[str]:
@@ -228,7 +236,9 @@ def _choose_and_train(
         if holds_run(folder) and not resume_start:  # killed before its first checkpoint
             remove_run(folder)
             notes.append(f"{folder} had no intact checkpoint: this start trains again from step 0")
-        start_config = dataclasses.replace(base, seed=seed, epochs=epochs, max_steps=None)
+        # A start trains at the full rates (the run's decay begins after it, _check_choice_possible),
+        # so it is the first epochs of its seed's plain run; the run's resume brings the decay back.
+        start_config = dataclasses.replace(base, seed=seed, epochs=epochs, max_steps=None, lr_decay_epochs=0)
         # A start resumed takes the run's resumable settings (device, precision, ...), as the run will.
         events = _recorded_when_training(train(start_config, folder, resume_start, should_stop, detect_anomaly, RESUMABLE), out_dir, record, base)
         try:

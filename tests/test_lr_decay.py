@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from infogan_cli.checkpoint import load_checkpoint
-from infogan_cli.config import TrainConfig, train_from_dict
+from infogan_cli.config import TrainConfig, build_train_config, train_from_dict
 from infogan_cli.errors import ConfigError
 from infogan_cli.trainer import TrainFinished, learning_rate_scale, train
 from tests.conftest import run_main, tiny_config
@@ -32,9 +32,12 @@ def test_scale_is_one_then_falls_linearly_to_the_last_step():
     assert [learning_rate_scale(step, 4, 4) for step in range(4)] == [1.0, 0.75, 0.5, 0.25]
 
 
-def test_default_is_constant_and_stored_runs_read_as_constant():
-    assert TrainConfig().lr_decay_epochs == 0
+def test_default_decays_over_5_epochs_and_presets_and_stored_runs_read_as_constant():
+    assert (TrainConfig().lr_d, TrainConfig().lr_decay_epochs) == (4e-4, 5)
+    for preset in ("paper", "tutorial"):  # the paper's and the tutorial's constant 2e-4
+        assert (build_train_config(preset).lr_d, build_train_config(preset).lr_decay_epochs) == (2e-4, 0)
     assert train_from_dict({}).lr_decay_epochs == 0  # runs stored before the option
+    assert train_from_dict({"lr_d": 2e-4}).lr_d == 2e-4  # a stored run keeps its own rate
     for bad in (-1, 1.5, True):
         with pytest.raises(ConfigError, match="lr_decay_epochs"):
             TrainConfig(lr_decay_epochs=bad)
@@ -43,7 +46,7 @@ def test_default_is_constant_and_stored_runs_read_as_constant():
 def test_rates_decay_over_the_last_epoch_and_the_first_epoch_is_the_constant_run(tmp_path):
     config = decaying_config(lr_decay_epochs=1)
     list(train(config, tmp_path / "decay"))
-    list(train(decaying_config(), tmp_path / "constant"))
+    list(train(decaying_config(lr_decay_epochs=0), tmp_path / "constant"))
     checkpoints = [f"checkpoints/step-{step:06d}.safetensors" for step in (STEPS_PER_EPOCH, 2 * STEPS_PER_EPOCH)]
     # Epoch 1 trains at the full rates: its checkpoint is the constant run's, tensor for tensor.
     first = [load_checkpoint(tmp_path / run / checkpoints[0]).tensors for run in ("decay", "constant")]
@@ -72,13 +75,13 @@ def test_a_stopped_decaying_run_resumes_exactly(tmp_path):
 def test_cli_sets_the_decay_checks_it_and_a_resume_may_add_it(capsys, tmp_path):
     out = tmp_path / "run"
     small = ["--dataset", "fake", "--batch-size", "128", "--noise-dim", "8", "--width", "4", "--device", "cpu"]
-    assert run_main(capsys, "train", *small, "--epochs", "1", "--out", str(out))[0] == 0
+    assert run_main(capsys, "train", *small, "--epochs", "1", "--lr-decay-epochs", "0", "--out", str(out))[0] == 0
     assert json.loads((out / "config.json").read_text())["lr_decay_epochs"] == 0
     # A finished run annealed over one more epoch: the rates fall over epoch 2.
     code, _, err = run_main(capsys, "train", "--out", str(out), "--resume", "--epochs", "2", "--lr-decay-epochs", "1")
     assert code == 0, err
     assert "| lr decay over the last 1 epoch | resuming at step 8 with epochs 1 -> 2, lr-decay-epochs 0 -> 1" in err, err
     assert json.loads((out / "config.json").read_text())["lr_decay_epochs"] == 1
-    assert saved_rates(out / "last.safetensors") == pytest.approx([2e-4 / 8, 1e-3 / 8])
+    assert saved_rates(out / "last.safetensors") == pytest.approx([4e-4 / 8, 1e-3 / 8])
     code, _, err = run_main(capsys, "train", *small, "--lr-decay-epochs", "-1", "--out", str(tmp_path / "bad"))
     assert code == 2 and "lr-decay-epochs" in err and "Traceback" not in err  # click's range check

@@ -11,6 +11,7 @@ import torch
 
 from infogan_cli import starts as starts_module
 from infogan_cli.checkpoint import load_checkpoint
+from infogan_cli.config import StartsConfig, TrainConfig
 from infogan_cli.errors import CheckpointError, ConfigError, DataError, TrainingDiverged
 from infogan_cli.starts import (
     RECORD_NAME,
@@ -27,9 +28,11 @@ from infogan_cli.trainer import StepLogged, TrainFinished, TrainStarted, Trainer
 from tests.conftest import assert_one_error_line, run_main, tiny_config
 
 # 1024 fake images in batches of 64: 16 steps an epoch; the starts train 1 epoch, the run 2.
-TWO_EPOCHS = dict(epochs=2, max_steps=None, batch_size=64, log_every=4, checkpoint_every=8)
+# The rates fall over epoch 2, after the 1-epoch starts: the chosen start is still the plain run's
+# first epoch only if the starts train at the full rates.
+TWO_EPOCHS = dict(epochs=2, max_steps=None, batch_size=64, log_every=4, checkpoint_every=8, lr_decay_epochs=1)
 TWO_STARTS = dict(starts=2, start_epochs=1)
-SMALL = ["--dataset", "fake", "--width", "4", "--noise-dim", "8", "--batch-size", "64", "--log-every", "4", "--device", "cpu"]
+SMALL = ["--dataset", "fake", "--width", "4", "--noise-dim", "8", "--batch-size", "64", "--log-every", "4", "--device", "cpu", "--lr-decay-epochs", "1"]
 
 
 def config(**overrides):
@@ -212,7 +215,8 @@ def test_a_run_killed_after_the_choice_resumes_to_its_own_length(straight, tmp_p
     # A bare --resume (no option given): the run's own 2 epochs, not the start's 1.
     resumed = run_all(train_with_starts(config(epochs=10), out, resume=True, given=[]))
     final = [e for e in resumed if isinstance(e, TrainStarted)][-1]
-    assert (final.start_step, final.total_steps, final.changes) == (16, 32, ["epochs 1 -> 2"])
+    # The start trained at the full rates; the run decays over its own last epoch.
+    assert (final.start_step, final.total_steps, final.changes) == (16, 32, ["epochs 1 -> 2", "lr-decay-epochs 0 -> 1"])
     assert_same_weights(out / "last.safetensors", straight[0] / "last.safetensors")
     assert not start_folder(out, record_of(out)["chosen"]).exists()
 
@@ -256,12 +260,19 @@ def test_a_diverging_start_is_left_out_and_not_trained_again(tmp_path, monkeypat
     assert [s["failed"] is not None for s in record_of(tmp_path / "all")["starts"]] == [True, True]
 
 
+def test_the_default_run_decays_after_the_default_starts():
+    default, plan = TrainConfig(), StartsConfig(count=2)
+    assert default.epochs - default.lr_decay_epochs >= plan.epochs  # so `--starts 2` alone is not refused
+    starts_module._check_choice_possible(default, plan)
+
+
 @pytest.mark.parametrize(
     "overrides,starts,message",
     [
         (dict(max_steps=20), TWO_STARTS, "--starts and --max-steps exclude each other"),
         (dict(epochs=1), TWO_STARTS, "--starts needs --epochs above --start-epochs (1), got 1"),
         (dict(epochs=2), dict(starts=2, start_epochs=2), "--starts needs --epochs above --start-epochs (2), got 2"),
+        (dict(epochs=3, lr_decay_epochs=3), TWO_STARTS, "--starts needs the learning-rate decay to begin after the 1-epoch starts: --lr-decay-epochs 3 of --epochs 3 begins in epoch 1"),
     ],
 )
 def test_new_runs_that_cannot_choose_are_refused_before_training(tmp_path, overrides, starts, message):
@@ -388,7 +399,7 @@ def test_cli_shows_each_start_and_the_choice(capsys, tmp_path):
         assert f"seed {start['seed']}: Q's information on real images {start['mi_real']:.3f} nats" in err
     chosen = record["chosen"]
     assert f"chose seed {chosen}, the most information on real images (the same weights as --seed {chosen}" in err
-    assert f"seed {chosen} | batch 64 | 16 steps/epoch | resuming at step 16 with epochs 1 -> 2" in err
+    assert f"seed {chosen} | batch 64 | 16 steps/epoch | lr decay over the last 1 epoch | resuming at step 16 with epochs 1 -> 2, lr-decay-epochs 0 -> 1" in err
     assert "done: 32 steps" in err and (out / "metrics.png").exists()
 
     # Resumed at its end: nothing to train, as for a plain run.
@@ -401,6 +412,7 @@ def test_cli_shows_each_start_and_the_choice(capsys, tmp_path):
     [
         (["--epochs", "2", "--starts", "2", "--max-steps", "5"], "error: --starts and --max-steps exclude each other"),
         (["--epochs", "2", "--starts", "2", "--start-epochs", "2"], "error: --starts needs --epochs above --start-epochs (2), got 2"),
+        (["--epochs", "5", "--starts", "2", "--lr-decay-epochs", "5"], "error: --starts needs the learning-rate decay to begin after the 2-epoch starts: --lr-decay-epochs 5 of --epochs 5 begins in epoch 1"),
         (["--epochs", "2", "--start-epochs", "1"], "error: --start-epochs needs --starts 2 or more"),
         (["--epochs", "2", "--starts", "2", "--start-epochs", "1", "--dataset", "idx:/nonexistent"], "error: "),
     ],

@@ -21,7 +21,8 @@ def run(config, out, **kwargs):
 
 
 def test_tiny_run_writes_everything_and_mi_loss_falls(tmp_path):
-    config = tiny_config(max_steps=None, epochs=2, batch_size=32, log_every=8, checkpoint_every=16, model=ModelConfig(width=4, hidden=256, q_hidden=64))
+    # Constant rates: the default decay would span the whole of this 2-epoch run (test_lr_decay.py covers it).
+    config = tiny_config(max_steps=None, epochs=2, batch_size=32, log_every=8, checkpoint_every=16, lr_decay_epochs=0, model=ModelConfig(width=4, hidden=256, q_hidden=64))
     events = run(config, tmp_path)
     assert isinstance(events[0], TrainStarted) and isinstance(events[-1], TrainFinished)
     steps_per_epoch = 1024 // 32

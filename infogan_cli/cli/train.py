@@ -56,7 +56,7 @@ def train(
     ),
     lr_d: Optional[float] = typer.Option(None, show_default=shown_default("lr_d"), help="Adam learning rate of the discriminator."),
     lr_g: Optional[float] = typer.Option(None, show_default=shown_default("lr_g"), help="Adam learning rate of the generator and Q head."),
-    lr_decay_epochs: Optional[int] = typer.Option(None, min=0, show_default=shown_default("lr_decay_epochs"), help="Over the run's last N epochs both learning rates fall linearly to 0 (0: constant rates). May change on --resume."),
+    lr_decay_epochs: Optional[int] = typer.Option(None, min=0, show_default=shown_default("lr_decay_epochs"), help="Over the run's last N epochs (the whole run if shorter) both learning rates fall linearly to 0 (0: constant rates). May change on --resume."),
     ema_decay: Optional[float] = typer.Option(
         None, show_default=shown_default("ema_decay"),
         help="Keep an exponential moving average of the weights with this decay per step, in [0, 1) (0: off; 0.999 averages about the last 1000 steps); sample, traverse, evaluate, explore and the epoch grids use the average. May change on --resume; added to a run that had none, the average starts from the weights at the resumed step.",
