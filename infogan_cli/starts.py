@@ -172,10 +172,11 @@ def _check_choice_possible(config: TrainConfig, plan: StartsConfig) -> None:
         )
     # The starts train at the full rates, so the run is its chosen seed's plain run only if its
     # rates are still full when the starts end.
-    if config.epochs - config.lr_decay_epochs < plan.epochs:
+    full_rate_epochs = max(config.epochs - config.lr_decay_epochs, 0)  # a decay longer than the run spans all of it
+    if full_rate_epochs < plan.epochs:
         raise ConfigError(
             f"--starts needs the learning-rate decay to begin after the {plan.epochs}-epoch starts: "
-            f"--lr-decay-epochs {config.lr_decay_epochs} of --epochs {config.epochs} begins in epoch {config.epochs - config.lr_decay_epochs + 1}",
+            f"--lr-decay-epochs {config.lr_decay_epochs} of --epochs {config.epochs} begins in epoch {full_rate_epochs + 1}",
             hint=f"use --lr-decay-epochs {config.epochs - plan.epochs} or less, or raise --epochs",
         )
 

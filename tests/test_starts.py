@@ -273,6 +273,7 @@ def test_the_default_run_decays_after_the_default_starts():
         (dict(epochs=1), TWO_STARTS, "--starts needs --epochs above --start-epochs (1), got 1"),
         (dict(epochs=2), dict(starts=2, start_epochs=2), "--starts needs --epochs above --start-epochs (2), got 2"),
         (dict(epochs=3, lr_decay_epochs=3), TWO_STARTS, "--starts needs the learning-rate decay to begin after the 1-epoch starts: --lr-decay-epochs 3 of --epochs 3 begins in epoch 1"),
+        (dict(epochs=3, lr_decay_epochs=7), TWO_STARTS, "--starts needs the learning-rate decay to begin after the 1-epoch starts: --lr-decay-epochs 7 of --epochs 3 begins in epoch 1"),
     ],
 )
 def test_new_runs_that_cannot_choose_are_refused_before_training(tmp_path, overrides, starts, message):
