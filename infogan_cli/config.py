@@ -131,6 +131,9 @@ class TrainConfig:
     beta2: float = 0.999
     lambda_cat: float = 1.0  # 2 helped at 1500 steps but not at 5 epochs (docs/results.md)
     lambda_cont: float = 0.1
+    # Each further continuous code's weight is this times the previous code's: c2 lambda_cont, c3
+    # lambda_cont * ratio, ... (1: equal weights, the paper's).
+    lambda_cont_ratio: float = 1.0
     continuous_loss: str = "gaussian"
     # Q's categorical consistency under small random affine transforms of real images (augment.py):
     # median code-to-digit accuracy 88% -> 97% over five seeds (docs/results.md). 0: the paper's objective.
@@ -180,6 +183,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name.replace('_', '-')} must be >= 0, got {value}")
+        if not (math.isfinite(self.lambda_cont_ratio) and self.lambda_cont_ratio > 0):
+            raise ConfigError(f"lambda-cont-ratio must be > 0, got {self.lambda_cont_ratio}")
         _check_int("contrastive_start_epoch", self.contrastive_start_epoch, 0, MAX_EPOCHS)
         if self.lambda_contrastive > 0 and len(self.latent.code_names) < 2:
             raise ConfigError(

@@ -53,13 +53,16 @@ def mutual_information_loss(
     lambda_cat: float,
     lambda_cont: float,
     continuous_kind: str,
+    lambda_cont_ratio: float = 1.0,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """lambda_cat * sum CE + lambda_cont * sum NLL; also the per-code terms (c1..cN order)."""
+    """lambda_cat * sum CE + sum_j lambda_cont * lambda_cont_ratio**j * NLL_j over the continuous
+    codes j = 0, 1, ...; also the per-code terms (c1..cN order)."""
     per_code = categorical_code_losses(q, latent) + continuous_code_losses(q, latent, continuous_kind)
     n_cat = len(latent.categorical)
     total = latent.noise.new_zeros(())
     for i, term in enumerate(per_code):
-        total = total + (lambda_cat if i < n_cat else lambda_cont) * term
+        weight = lambda_cat if i < n_cat else lambda_cont * lambda_cont_ratio ** (i - n_cat)
+        total = total + weight * term
     return total, per_code
 
 

@@ -5,6 +5,7 @@ One step:
   D step:   BCE(D(real), 1) + BCE(D(fake.detach()), 0) [+ MI loss, if it updates the trunk]
             + lambda_consistency * KL(Q(c|real) || Q(c|T(real))), T a small random affine transform
   G+Q step: BCE(D(fake), 1) + lambda_cat * CE + lambda_cont * NLL  -> generator and Q head
+            (continuous code j's NLL weighs lambda_cont * lambda_cont_ratio**j)
   with --ema-decay: the moving averages of G's and D's weights take in the new weights (ema.py)
 The D optimizer owns the shared trunk and the D head; the G optimizer owns G and the Q head.
 """
@@ -348,7 +349,7 @@ class Trainer:
             loss_fake = adversarial_loss(fake_logits, False)
             if config.mi_updates_trunk:
                 # The paper's code adds the MI term to the D loss too, so the trunk learns code features.
-                mi_d, _ = mutual_information_loss(fake_codes, latent, config.lambda_cat, config.lambda_cont, config.continuous_loss)
+                mi_d, _ = mutual_information_loss(fake_codes, latent, config.lambda_cat, config.lambda_cont, config.continuous_loss, config.lambda_cont_ratio)
                 loss_fake_total = loss_fake + mi_d
             else:
                 loss_fake_total = loss_fake
@@ -364,7 +365,7 @@ class Trainer:
             with self._autocast():
                 logits, codes = self.d_model(fake)
                 loss_g = adversarial_loss(logits, True)
-                loss_mi, per_code = mutual_information_loss(codes, latent, config.lambda_cat, config.lambda_cont, config.continuous_loss)
+                loss_mi, per_code = mutual_information_loss(codes, latent, config.lambda_cat, config.lambda_cont, config.continuous_loss, config.lambda_cont_ratio)
             loss_g_total = loss_g + loss_mi
             if self.uses_fake_consistency:
                 # Outside autocast, as for the real images; the gradient reaches G through the warp.

@@ -34,7 +34,11 @@ def train(
     continuous_prior: Optional[str] = typer.Option(None, show_default=shown_default("continuous_prior"), help="Prior of continuous codes: uniform (Unif(-1, 1)) or normal (N(0, 1))."),
     continuous_loss: Optional[str] = typer.Option(None, show_default=shown_default("continuous_loss"), help="gaussian (NLL with learned std) or mse (fixed std)."),
     lambda_cat: Optional[float] = typer.Option(None, min=0, show_default=shown_default("lambda_cat"), help="Weight of the categorical MI loss."),
-    lambda_cont: Optional[float] = typer.Option(None, min=0, show_default=shown_default("lambda_cont"), help="Weight of the continuous MI loss."),
+    lambda_cont: Optional[float] = typer.Option(None, min=0, show_default=shown_default("lambda_cont"), help="Weight of the continuous MI loss (of the first continuous code, with --lambda-cont-ratio)."),
+    lambda_cont_ratio: Optional[float] = typer.Option(
+        None, show_default=shown_default("lambda_cont_ratio"),
+        help="Each further continuous code's MI weight is this times the previous code's (c3's is --lambda-cont times it); 1: equal weights, the paper's.",
+    ),
     lambda_consistency: Optional[float] = typer.Option(
         None, min=0, show_default=shown_default("lambda_consistency"),
         help="Weight of Q's categorical-code consistency under small random rotations, shears, stretches and shifts of real images (0 is the paper's objective).",
@@ -116,6 +120,7 @@ def train(
         ema_decay=ema_decay,
         lambda_cat=lambda_cat,
         lambda_cont=lambda_cont,
+        lambda_cont_ratio=lambda_cont_ratio,
         lambda_consistency=lambda_consistency,
         lambda_fake_consistency=lambda_fake_consistency,
         lambda_contrastive=lambda_contrastive,
