@@ -131,8 +131,8 @@ class TrainConfig:
     beta2: float = 0.999
     lambda_cat: float = 1.0  # 2 helped at 1500 steps but not at 5 epochs (docs/results.md)
     lambda_cont: float = 0.1
-    # Each further continuous code's weight is this times the previous code's: c2 lambda_cont, c3
-    # lambda_cont * ratio, ... (1: equal weights, the paper's).
+    # Each further continuous code's weight is this times the previous code's: the first continuous
+    # code weighs lambda_cont, the second lambda_cont * ratio, ... (1: equal weights, the paper's).
     lambda_cont_ratio: float = 1.0
     continuous_loss: str = "gaussian"
     # Q's categorical consistency under small random affine transforms of real images (augment.py):

@@ -37,7 +37,7 @@ def train(
     lambda_cont: Optional[float] = typer.Option(None, min=0, show_default=shown_default("lambda_cont"), help="Weight of the continuous MI loss (of the first continuous code, with --lambda-cont-ratio)."),
     lambda_cont_ratio: Optional[float] = typer.Option(
         None, show_default=shown_default("lambda_cont_ratio"),
-        help="Each further continuous code's MI weight is this times the previous code's (c3's is --lambda-cont times it); 1: equal weights, the paper's.",
+        help="Each further continuous code's MI weight is this times the previous code's (the second continuous code weighs --lambda-cont times it); 1: equal weights, the paper's.",
     ),
     lambda_consistency: Optional[float] = typer.Option(
         None, min=0, show_default=shown_default("lambda_consistency"),
