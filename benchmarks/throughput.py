@@ -136,6 +136,7 @@ def tutorial_steps(data_root: Path, device: torch.device, batch_size: int, steps
 def infogan_steps(
     data_root: Path, device: torch.device, batch_size: int, steps: int, warmup: int, out: Path, precision: str, lambda_consistency: float,
     compile_mode: str | None = None, matmul: str = TrainConfig().matmul, lambda_fake_consistency: float = TrainConfig().lambda_fake_consistency,
+    consistency_fraction: float = TrainConfig().consistency_fraction,
 ) -> tuple[float, str, float]:
     """Images/s of our training step, the memory format the trainer chose, and the seconds of the
     warm-up steps (where torch.compile compiles and CUDA graphs are recorded)."""
@@ -143,7 +144,8 @@ def infogan_steps(
 
     config = TrainConfig(
         data_root=str(data_root), batch_size=batch_size, device=str(device), log_every=50, precision=precision, lambda_consistency=lambda_consistency,
-        lambda_fake_consistency=lambda_fake_consistency, matmul=matmul, compile=compile_mode is not None,  # the trainer's layout depends on it
+        lambda_fake_consistency=lambda_fake_consistency, consistency_fraction=consistency_fraction, matmul=matmul,
+        compile=compile_mode is not None,  # the trainer's layout depends on it
     )
     trainer = Trainer(config, out, load_dataset("mnist", data_root), device)
     if compile_mode:
@@ -192,6 +194,10 @@ def main(argv: list[str] | None = None) -> None:
         "--lambda-fake-consistency", type=float, default=TrainConfig().lambda_fake_consistency,
         help="our path's weight of the code loss on transformed generated images (default: the default's; 0 with --lambda-consistency 0 times the paper's objective)",
     )
+    parser.add_argument(
+        "--consistency-fraction", type=float, default=TrainConfig().consistency_fraction,
+        help="our path's share of each batch that the consistency losses use, as infogan train --consistency-fraction",
+    )
     parser.add_argument("--compile", action="store_true", help="torch.compile our path's networks, as infogan train --compile")
     parser.add_argument(
         "--compile-mode", default=None, choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
@@ -218,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
         "autocast": str(resolve_precision(args.precision, device, fp32_products=args.matmul == "onednn") or "fp32"),
         "lambda_consistency": consistency,
         "lambda_fake_consistency": args.lambda_fake_consistency,
+        "consistency_fraction": args.consistency_fraction,
         "batch_size": args.batch_size,
         "steps": args.steps,
         "warmup": args.warmup,
@@ -228,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as out:
         results["infogan_images_per_s"], results["memory_format"], results["infogan_warmup_s"] = infogan_steps(
             data_root, device, args.batch_size, args.steps, args.warmup, Path(out), args.precision, consistency, compile_mode, args.matmul,
-            args.lambda_fake_consistency,
+            args.lambda_fake_consistency, args.consistency_fraction,
         )
     results["infogan_peak_mib"] = peak_memory_mib(device)
     if device.type == "cuda":

@@ -22,6 +22,10 @@ class LatentBatch:
     def size(self) -> int:
         return self.noise.shape[0]
 
+    def head(self, n: int) -> LatentBatch:
+        """The first ``n`` rows (views, no copy)."""
+        return LatentBatch(self.noise[:n], [codes[:n] for codes in self.categorical], self.continuous[:n])
+
 
 def sample_latent(
     spec: LatentSpec, n: int, generator: torch.Generator, device: torch.device | str | None = None

@@ -37,6 +37,10 @@ class QOutput(NamedTuple):
     continuous_mean: torch.Tensor  # (B, n_continuous)
     continuous_log_std: torch.Tensor  # (B, n_continuous)
 
+    def head(self, n: int) -> QOutput:
+        """The predictions for the first ``n`` images (views, no copy)."""
+        return QOutput([logits[:n] for logits in self.categorical_logits], self.continuous_mean[:n], self.continuous_log_std[:n])
+
 
 class Generator(nn.Module):
     def __init__(self, latent: LatentSpec, config: ModelConfig) -> None:

@@ -337,10 +337,11 @@ class Trainer:
         extra = []
         if self.uses_consistency:
             # Outside autocast: the sampling grid stays fp32.
-            moved = random_affine(real, self.rng, self.consistency_range)
+            share = self.consistency_count(real.shape[0])
+            moved = random_affine(real[:share], self.rng, self.consistency_range)
             with self._autocast():
                 _, moved_codes = self.d_model(moved)
-                consistency = categorical_consistency(real_codes, moved_codes)
+                consistency = categorical_consistency(real_codes.head(share), moved_codes)
             # Trains the trunk (the Q head's gradients here are dropped, as for the D step's MI term).
             self._backward(config.lambda_consistency * consistency)
             extra.append(consistency.detach())
@@ -372,10 +373,11 @@ class Trainer:
                 # A second discriminator pass before the one backward is fine under DDP here: with
                 # the trunk and D head frozen, both passes reach the same trainable parameters (the
                 # Q head), reduced once (tests/test_distributed.py).
-                moved_fake = random_affine(fake, self.rng, self.consistency_range)
+                share = self.consistency_count(fake.shape[0])
+                moved_fake = random_affine(fake[:share], self.rng, self.consistency_range)
                 with self._autocast():
                     _, moved_codes = self.d_model(moved_fake)
-                    fake_consistency = sum(categorical_code_losses(moved_codes, latent))
+                    fake_consistency = sum(categorical_code_losses(moved_codes, latent.head(share)))
                 loss_g_total = loss_g_total + config.lambda_fake_consistency * fake_consistency
                 extra.append(fake_consistency.detach().float())
             if self.contrastive is not None:
@@ -394,6 +396,10 @@ class Trainer:
         if self.average is not None:
             self.average.update(self.generator, self.discriminator)
         return torch.stack([loss_d, loss_g, loss_mi, info_real, *extra, *per_code]).detach().float()
+
+    def consistency_count(self, batch: int) -> int:
+        """How many of a batch's images the consistency losses use (--consistency-fraction)."""
+        return max(1, min(batch, round(self.config.consistency_fraction * batch)))
 
     def _contrastive_on(self) -> bool:
         """Whether this step trains with InfoGAN-CR (--lambda-contrastive, from its start epoch)."""
