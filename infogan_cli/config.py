@@ -145,9 +145,9 @@ class TrainConfig:
     # before (docs/study.md). 0: off.
     lambda_fake_consistency: float = 1.0
     # Share of each batch that both consistency losses are computed on (its first images, at least
-    # one; 1: all). Each loss costs a trunk pass over those images: together about a third of an fp32 step
-    # at 1 on an AMD EPYC. 0.5 and 0.25 raised the classifier FD on 3 seeds each, and 0.25 merged
-    # digits on one (docs/study.md, "consistency on a share of the batch").
+    # one; 1: all). Each loss costs a trunk pass over those images: together about a third of an
+    # fp32 step at 1 on an AMD EPYC. 0.5 and 0.25 raised the classifier FD on 3 seeds each, and
+    # 0.25 merged digits on one (docs/study.md, "consistency on a share of the batch").
     consistency_fraction: float = 1.0
     # InfoGAN-CR's contrastive regulariser (Lin et al., ICML 2020; models.ContrastiveClassifier):
     # weight of the cross-entropy of guessing which code a pair of generated images shares,
