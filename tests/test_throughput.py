@@ -37,12 +37,27 @@ def test_throughput_json_reports_measurements_and_settings(capsys, tmp_path) -> 
     script.main(["--data-root", str(MNIST_ROOT), "--device", "cpu", "--batch-size", "16", "--steps", "1", "--warmup", "0", "--json"])
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {
-        "device", "cpu_model", "native_bf16", "precision", "autocast", "lambda_consistency", "lambda_fake_consistency", "batch_size", "steps", "warmup",
+        "device", "cpu_model", "native_bf16", "precision", "autocast", "lambda_consistency", "lambda_fake_consistency", "consistency_fraction",
+        "batch_size", "steps", "warmup",
         "compile_mode", "matmul", "threads", "infogan_images_per_s", "memory_format", "infogan_warmup_s",
         "infogan_peak_mib", "tutorial_images_per_s", "tutorial_peak_mib", "ratio",
     }
     assert result["compile_mode"] is None and (result["batch_size"], result["steps"]) == (16, 1)
-    assert result["matmul"] == "blas"
+    assert result["matmul"] == "blas" and result["consistency_fraction"] == 1.0
     assert result["infogan_images_per_s"] > 0 and result["ratio"] == result["infogan_images_per_s"] / result["tutorial_images_per_s"]
     with pytest.raises(RuntimeError, match="no-such-mode"):  # a compile mode reaches torch.compile through Trainer.compile
         script.infogan_steps(MNIST_ROOT, torch.device("cpu"), 16, 1, 0, tmp_path, "auto", 0.0, compile_mode="no-such-mode")
+
+
+@pytest.mark.skipif(not (MNIST_ROOT / "MNIST" / "raw").is_dir(), reason=f"no MNIST under {MNIST_ROOT}")
+def test_throughput_passes_the_consistency_fraction_to_the_trainer(tmp_path, monkeypatch) -> None:
+    script = load_benchmark("throughput")
+    configs = []
+
+    def recording_trainer(config, *args, **kwargs):
+        configs.append(config)
+        return Trainer(config, *args, **kwargs)
+
+    monkeypatch.setattr(script, "Trainer", recording_trainer)
+    script.infogan_steps(MNIST_ROOT, torch.device("cpu"), 16, 1, 0, tmp_path, "fp32", 1.0, consistency_fraction=0.25)
+    assert [config.consistency_fraction for config in configs] == [0.25]
