@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -73,6 +74,18 @@ def assert_one_error_line(code: int, err: str) -> None:
     lines = err.strip().splitlines()
     assert lines[0].startswith("error: ") and sum(line.startswith("error:") for line in lines) == 1
     assert len(lines) <= 2 and all(line.startswith(("error: ", "hint: ")) for line in lines), err
+
+
+def assert_train_stores_and_refuses(capsys, tmp_path: Path, flag: str, good: str, field: str, stored, bad: str, message: str) -> None:
+    """A tiny `infogan train FLAG GOOD` records ``stored`` as config.json's ``field``, and
+    `FLAG BAD` fails in one error line that holds ``message``."""
+    tiny = ("--dataset", "fake", "--max-steps", "2", "--batch-size", "16", "--width", "4", "--noise-dim", "8")
+    code, _, err = run_main(capsys, "train", *tiny, "--out", str(tmp_path / "run"), flag, good)
+    assert code == 0, err
+    assert json.loads((tmp_path / "run" / "config.json").read_text())[field] == stored
+    code, _, err = run_main(capsys, "train", *tiny, "--out", str(tmp_path / "bad"), flag, bad)
+    assert_one_error_line(code, err)
+    assert message in err
 
 
 BAD_CHECKPOINT_KINDS = ["missing", "empty", "garbage", "truncated", "folder"]

@@ -16,7 +16,7 @@ from infogan_cli.latent import sample_latent
 from infogan_cli.losses import categorical_consistency
 from infogan_cli.models import QOutput
 from infogan_cli.trainer import prepare
-from tests.conftest import assert_one_error_line, run_main, tiny_config
+from tests.conftest import assert_train_stores_and_refuses, tiny_config
 
 
 def test_it_is_validated_and_old_configs_load_with_the_whole_batch():
@@ -87,10 +87,6 @@ def test_the_real_consistency_is_the_kl_on_the_first_images(tmp_path):
 
 
 def test_cli_stores_it_and_refuses_zero_in_one_line(tmp_path, capsys):
-    tiny = ("--dataset", "fake", "--max-steps", "2", "--batch-size", "16", "--width", "4", "--noise-dim", "8")
-    code, _, err = run_main(capsys, "train", *tiny, "--out", str(tmp_path / "run"), "--consistency-fraction", "0.25")
-    assert code == 0, err
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["consistency_fraction"] == 0.25
-    code, _, err = run_main(capsys, "train", *tiny, "--out", str(tmp_path / "bad"), "--consistency-fraction", "0")
-    assert_one_error_line(code, err)
-    assert "consistency-fraction must be in (0, 1], got 0.0" in err
+    assert_train_stores_and_refuses(
+        capsys, tmp_path, "--consistency-fraction", "0.25", "consistency_fraction", 0.25, "0", "consistency-fraction must be in (0, 1], got 0.0"
+    )

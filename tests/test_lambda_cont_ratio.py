@@ -15,7 +15,7 @@ from infogan_cli.latent import generator_input, sample_latent
 from infogan_cli.losses import adversarial_loss, mutual_information_loss
 from infogan_cli.models import QOutput
 from infogan_cli.trainer import prepare
-from tests.conftest import assert_one_error_line, gradients_at_step, run_main, tiny_config
+from tests.conftest import assert_train_stores_and_refuses, gradients_at_step, tiny_config
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)  # the Gaussian NLL of an exact mean at std 1
 
@@ -85,10 +85,6 @@ def test_the_g_step_weighs_the_codes_by_the_ratio(tmp_path):
 
 
 def test_cli_stores_it_and_refuses_a_ratio_of_zero_in_one_line(tmp_path, capsys):
-    tiny = ("--dataset", "fake", "--max-steps", "2", "--batch-size", "16", "--width", "4", "--noise-dim", "8")
-    code, _, err = run_main(capsys, "train", *tiny, "--out", str(tmp_path / "run"), "--lambda-cont-ratio", "0.5")
-    assert code == 0, err
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["lambda_cont_ratio"] == 0.5
-    code, _, err = run_main(capsys, "train", *tiny, "--out", str(tmp_path / "bad"), "--lambda-cont-ratio", "0")
-    assert_one_error_line(code, err)
-    assert "lambda-cont-ratio must be > 0, got 0.0" in err
+    assert_train_stores_and_refuses(
+        capsys, tmp_path, "--lambda-cont-ratio", "0.5", "lambda_cont_ratio", 0.5, "0", "lambda-cont-ratio must be > 0, got 0.0"
+    )
